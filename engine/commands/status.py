@@ -1,0 +1,46 @@
+"""What each stage of a job did: status, time, outputs, and the last error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ..errors import UserError
+from ..spec import ORDER
+from ..state import STATE_FILE, State
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job_dir", type=Path, help="the job's folder, jobs/<name>/")
+    p.add_argument("--json", action="store_true", help="print state.json as it is")
+
+
+def main(args: argparse.Namespace) -> int:
+    job_dir: Path = args.job_dir
+    if job_dir.is_file() and job_dir.suffix in (".yaml", ".yml"):
+        job_dir = job_dir.parent
+    if not (job_dir / STATE_FILE).exists():
+        raise UserError(f"{job_dir}: no {STATE_FILE} here; give a job folder (jobs/<name>/) that has been run")
+    state = State.load(job_dir)
+    if args.json:
+        print(json.dumps(state.data, indent=2, ensure_ascii=False))
+        return 0
+    print(f"job folder {job_dir}")
+    records = state.data["stages"]
+    for name in sorted(records, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
+        record = records[name]
+        status = record.get("status", "?")
+        seconds = record.get("seconds")
+        took = f" in {seconds:.1f}s" if isinstance(seconds, int | float) else ""
+        print(f"  {name:<8} {status}{took}")
+        for key, value in (record.get("outputs") or {}).items():
+            if key in ("path", "url", "manifest"):
+                print(f"           {key}: {value}")
+        if record.get("error"):
+            print(f"           error: {record['error'].splitlines()[0]}")
+    updated = state.data.get("updated")
+    if updated:
+        print(f"last update {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(updated))}")
+    return 0

@@ -1,0 +1,54 @@
+"""Serving the result as an OpenAI-compatible API."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from .base import Section
+
+
+class DeploySpec(Section):
+    backend: Literal["auto", "builtin", "vllm"] = Field(
+        "auto", description="auto (vLLM when installed, else the builtin server), builtin or vllm."
+    )
+    host: str = Field(
+        "127.0.0.1", description="Address to listen on; 127.0.0.1 keeps it on this machine. 0.0.0.0 needs an API key."
+    )
+    port: int = Field(8000, ge=1, le=65535, description="Port to listen on, 1–65535.")
+    api_key_env: str = Field(
+        "YCDY_API_KEY",
+        description="Name of the environment variable that holds the API key (the key itself never goes in this file).",
+    )
+    served_model_name: str | None = Field(
+        None, description="Model name clients ask for; empty = the job name.", max_length=200
+    )
+    max_queue: int = Field(16, ge=1, le=10_000, description="Requests that may wait; more get 503 with Retry-After.")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if value == "localhost":
+            return value
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError("must be an IP address such as 127.0.0.1 or 0.0.0.0, or localhost") from None
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", value):
+            raise ValueError("must be an environment variable name such as YCDY_API_KEY")
+        return value
+
+    @field_validator("served_model_name")
+    @classmethod
+    def _served(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]*", value):
+            raise ValueError("use letters, digits and . _ : / - only")
+        return value
