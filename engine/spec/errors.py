@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 
 def _path(loc: tuple[Any, ...]) -> str:
+    """YAML path of a field: train.lora.r, stages[2]; odd keys quoted so the message stays one line."""
     out = ""
     for part in loc:
+        text = str(part)
         if isinstance(part, int):
             out += f"[{part}]"
+        elif text and all(ch.isalnum() or ch in "_-+" for ch in text):
+            out += ("." if out else "") + text
         else:
-            out += ("." if out else "") + str(part)
+            out += f"[{json.dumps(text, ensure_ascii=True)}]"
     return out
 
 

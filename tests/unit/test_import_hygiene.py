@@ -15,11 +15,12 @@ UI = ("textual", "questionary", "wizard")
 
 
 def modules_after(code: str) -> set[str]:
-    out = subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-c", f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout
-    return set(json.loads(out.strip().splitlines()[-1]))
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def test_importing_every_engine_module_pulls_in_no_ui_toolkit():
