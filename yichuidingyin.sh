@@ -90,6 +90,12 @@ ensure_test_env() {
   fi
   echo "[setup] installing the test tools" >&2
   pip_install -e "$HERE[test]" >&2
+  # The real-terminal wizard test drives tmux; install it where we may (root with apt), else it skips.
+  if ! command -v tmux >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing tmux for the terminal tests" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; } >/dev/null 2>&1 ||
+      echo "[setup] could not install tmux; the terminal tests will be skipped" >&2
+  fi
   cp "$STAMP" "$TEST_STAMP"
 }
 
