@@ -27,6 +27,7 @@ Usage: ./yichuidingyin.sh [VERB] [ARGS...]
   models [--search T]    the model catalogue
   tiny DIR               build the random tiny test model into DIR (offline, seconds)
   test [PYTEST ARGS]     install the test tools if missing and run the whole test suite
+  bench [--only X.py]    run the benchmarks and rewrite bench/RESULTS.md
 
 Each verb takes --help. Exit status: 0 success, 2 a mistake in the job or its inputs, 1 an internal failure.
 EOF
@@ -107,6 +108,12 @@ case "$verb" in
   "" | --plain | --job)
     ensure_env
     exec "$PY" -m wizard "$@"
+    ;;
+  bench)
+    shift
+    ensure_test_env
+    cd "$HERE"
+    exec "$PY" bench/run_all.py "$@"
     ;;
   test)
     shift

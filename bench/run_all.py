@@ -1,0 +1,114 @@
+"""`./yichuidingyin.sh bench`: run every benchmark a few times and rewrite bench/RESULTS.md.
+
+Each script prints `RESULT {json}` last (bench/_common.py); this collects min/median/max per
+figure over the repeats and records the machine, versions and date beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# (script, repeats, what it measures). Slow ones run fewer times.
+SUITE: list[tuple[str, int, str]] = [
+    ("cli_latency.py", 3, "validate / plan latency from process start"),
+    ("wizard_startup.py", 3, "wizard: process start to first screen, and import time"),
+    ("train_overhead.py", 1, "training: engine vs a hand-written torch+peft loop (steps/s ratio), time to first step"),
+    ("qlora_memory.py", 1, "peak memory: QLoRA vs LoRA on the same model"),
+    ("serve.py", 3, "serving: tokens/s and first-token latency vs raw generate"),
+    ("export.py", 1, "AWQ export: size and quality vs the merged model"),
+    ("demo_timing.py", 1, "demo wall time by stage"),
+]
+PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "llmcompressor", "textual", "fastapi"]
+
+
+def run_script(name: str) -> dict | None:
+    path = HERE / name
+    if not path.exists():
+        return None
+    proc = subprocess.run([sys.executable, str(path)], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"error": " | ".join(tail) or f"exit {proc.returncode}"}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def summarise(runs: list[dict]) -> tuple[list[str], list[str]]:
+    figures: dict[str, list] = {}
+    notes: list[str] = []
+    for run in runs:
+        for key, value in run.get("figures", {}).items():
+            figures.setdefault(key, []).append(value)
+        notes.extend(n for n in run.get("notes", []) if n not in notes)
+    rows = []
+    for key, values in figures.items():
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(numbers) == len(values) and numbers:
+            rows.append(f"| {key} | {min(numbers):.4g} | {statistics.median(numbers):.4g} | {max(numbers):.4g} | {len(numbers)} |")
+        else:
+            rows.append(f"| {key} | {values[-1]} | | | {len(values)} |")
+    return rows, notes
+
+
+def machine() -> list[str]:
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    sys.path.insert(0, str(ROOT))
+    from engine.hardware import detect
+
+    return [
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- machine: {platform.machine()}, {detect().summary()}",
+        f"- python {platform.python_version()}; " + ", ".join(versions),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="script names to run (default: all)")
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    sections = ["# Benchmark results", "", "Written by `./yichuidingyin.sh bench` (bench/run_all.py).", "", *machine(), ""]
+    for script, repeats, what in SUITE:
+        if args.only and script not in args.only:
+            continue
+        print(f"[bench] {script} × {repeats}", flush=True)
+        runs = [r for r in (run_script(script) for _ in range(repeats)) if r is not None]
+        sections += [f"## {script} — {what}", ""]
+        if not runs:
+            sections += ["not present in this version.", ""]
+            continue
+        errors = [r["error"] for r in runs if "error" in r]
+        good = [r for r in runs if "error" not in r]
+        if good:
+            rows, notes = summarise(good)
+            sections += ["| figure | min | median | max | runs |", "|---|---|---|---|---|", *rows, ""]
+            sections += [f"- {n}" for n in notes] + ([""] if notes else [])
+        for err in errors:
+            sections += [f"- failed: {err}", ""]
+    gpu = HERE / "GPU.md"
+    if gpu.exists():
+        sections += ["## GPU check (bench/gpu_check.sh on a lent GPU)", "", gpu.read_text().strip(), ""]
+    args.out.write_text("\n".join(sections).rstrip() + "\n")
+    print(f"[bench] wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
