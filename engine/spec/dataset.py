@@ -1,4 +1,4 @@
-"""Training data: where it is and how to read it."""
+"""Training data: where it is, how to read it, and the identity the built-in self-cognition sets teach."""
 
 from __future__ import annotations
 
@@ -14,22 +14,48 @@ DataFormat = Literal["auto", "messages", "alpaca", "sharegpt", "dpo", "kto"]
 class DatasetSpec(Section):
     sft: str | None = Field(
         None,
-        description="Supervised data: a JSONL/JSON/CSV file, or the name of a built-in dataset.",
+        description="Supervised data: a JSONL/JSON/CSV file, or a built-in dataset name "
+        "(self-cognition, general-qa, self-cognition-mix).",
         max_length=1024,
     )
     preference: str | None = Field(
         None,
-        description="Preference data for DPO/KTO: a file (prompt/chosen/rejected, or prompt/completion/label) "
-        "or a built-in dataset name.",
+        description="Preference data for DPO/KTO: a file (prompt/chosen/rejected, messages+rejected_response, "
+        "or prompt/completion/label) or a built-in name (identity-preference, identity-kto, helpful-preference).",
         max_length=1024,
     )
     format: DataFormat = Field(
         "auto",
-        description="Row format: auto (detect from the rows), messages, alpaca, sharegpt, dpo or kto.",
+        description="Row format: auto (detect from the rows and report it), messages, alpaca, sharegpt, dpo or kto. "
+        "A supervised format applies to dataset.sft, dpo/kto to dataset.preference; the other is detected.",
     )
     max_samples: int | None = Field(
         None, ge=1, description="Use at most this many rows of each dataset (after shuffling); empty = all."
     )
     val_ratio: float = Field(
         0.0, ge=0.0, lt=0.5, description="Share of rows held out for evaluation, 0 to 0.5 (0 = no evaluation)."
+    )
+    model_name: str = Field(
+        "Hammer",
+        min_length=1,
+        max_length=100,
+        description="The name the model gives itself: fills {{NAME}} in the built-in self-cognition and identity sets.",
+    )
+    model_author: str = Field(
+        "Yichuidingyin Lab",
+        min_length=1,
+        max_length=100,
+        description="Who the model says made it: fills {{AUTHOR}} in the built-in self-cognition and identity sets.",
+    )
+    model_name_zh: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="The name used in the Chinese rows of the built-in sets, e.g. 小锤; empty = model_name.",
+    )
+    model_author_zh: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="The author used in the Chinese rows of the built-in sets, e.g. 一锤定音实验室; empty = model_author.",
     )
