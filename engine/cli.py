@@ -18,6 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("engine.commands.run", "run a job headless, resuming what is done"),
     "status": ("engine.commands.status", "what each stage of a job did"),
     "tiny": ("engine.commands.tiny", "build the random tiny test model into a folder"),
+    "models": ("engine.commands.models", "the model catalogue: IDs, sizes, memory per method (--search TEXT)"),
+    "serve": ("engine.commands.serve", "serve a model folder as an OpenAI-compatible API (foreground)"),
+    "stop": ("engine.commands.stop", "stop the server a job's deploy stage started"),
 }
 
 

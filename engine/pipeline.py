@@ -20,6 +20,7 @@ from typing import Any
 
 from . import hardware, stages
 from .errors import UserError
+from .estimate import Preflight
 from .events import EventLog
 from .render import render_job
 from .spec import JobSpec
@@ -62,6 +63,7 @@ def statuses(spec: JobSpec, job_dir: Path, state: State | None = None) -> list[S
             record.get("status") == "done"
             and record.get("key") == key
             and all(p.exists() for p in module.outputs(spec, job_dir))
+            and getattr(module, "current", lambda _spec, _dir: True)(spec, job_dir)
         )
         out.append(StageStatus(name, key, done, record))
     return out
@@ -143,6 +145,10 @@ def run_job(
         if fresh:
             _clear_outputs(spec, job_dir)
             state.save()
+        pending = [s.name for s in statuses(spec, job_dir, state)
+                   if (only is None or s.name == only) and (not s.done or s.name in forced)]
+        fit = Preflight(ctx, pending)  # "will not fit" stops here (unless --force), before anything runs
+        fit.check()
         for status in statuses(spec, job_dir, state):
             name = status.name
             if only is not None and name != only:
@@ -150,6 +156,7 @@ def run_job(
             if status.done and name not in forced:
                 events.emit(name, "log", message=f"{name}: done earlier with the same settings, skipped")
                 continue
+            fit.check()  # a hub model's config.json is known only once download has run
             _run_stage(name, status.key, ctx)
     return state
 

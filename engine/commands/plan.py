@@ -1,4 +1,5 @@
-"""Show what a job will do — stages, inputs, outputs, hardware and estimates — without running it."""
+"""Show what a job will do — stages, inputs, outputs, hardware, memory and disk estimates and whether
+it fits this machine — without running it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import hardware
+from ..estimate import for_job, summary_lines
 from ..pipeline import job_dir_for, plan_job, statuses
 from ..render import load_job
 
@@ -23,8 +25,10 @@ def main(args: argparse.Namespace) -> int:
     hw = hardware.detect(job_dir)
     plans = plan_job(spec, job_dir, hw)
     done = {s.name: s.done for s in statuses(spec, job_dir)}
+    estimate = for_job(spec, job_dir, hw)
     if args.json:
-        print(json.dumps({"job_dir": str(job_dir), "hardware": hw.to_dict(),
+        est = {"available": False, "reason": estimate} if isinstance(estimate, str) else estimate.to_dict()
+        print(json.dumps({"job_dir": str(job_dir), "hardware": hw.to_dict(), "estimate": est,
                           "stages": [asdict(p) | {"done": done[p.stage]} for p in plans]}, indent=2))
         return 0
     print(f"job {spec.name} ({spec.task}) → {job_dir}")
@@ -38,4 +42,8 @@ def main(args: argparse.Namespace) -> int:
             print("     estimate: " + ", ".join(f"{k} {v}" for k, v in p.estimate.items()))
         for note in p.notes:
             print(f"     ! {note}")
+    print("estimate:")
+    lines = [estimate] if isinstance(estimate, str) else summary_lines(estimate)
+    for line in lines:
+        print(f"  {line}")
     return 0

@@ -40,7 +40,24 @@ def main(args: argparse.Namespace) -> int:
                 print(f"           {key}: {value}")
         if record.get("error"):
             print(f"           error: {record['error'].splitlines()[0]}")
+    _server_line(job_dir)
     updated = state.data.get("updated")
     if updated:
         print(f"last update {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(updated))}")
     return 0
+
+
+def _server_line(job_dir: Path) -> None:
+    """Whether the server the deploy stage started (serve.json) is still up."""
+    from ..serve.process import is_our_server, read_record
+
+    record = read_record(job_dir)
+    if not record:
+        return
+    url, pid = record.get("base_url") or record.get("url"), record.get("pid")
+    if record.get("status") == "running" and is_our_server(record):
+        print(f"server   up at {url} (model {record.get('model')}, pid {pid}); stop: ./yichuidingyin.sh stop {job_dir}")
+    elif record.get("status") == "stopped":
+        print(f"server   stopped (was at {url}); run the job again to start it")
+    else:
+        print(f"server   down (was at {url}, pid {pid}); run the job again to restart it; log: {record.get('log')}")

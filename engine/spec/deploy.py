@@ -1,4 +1,4 @@
-"""Serving the result as an OpenAI-compatible API."""
+"""Serving the result as an OpenAI-compatible API (engine/serve/; the deploy stage and `serve`)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,13 @@ class DeploySpec(Section):
         None, description="Model name clients ask for; empty = the job name.", max_length=200
     )
     max_queue: int = Field(16, ge=1, le=10_000, description="Requests that may wait; more get 503 with Retry-After.")
+    insecure: bool = Field(
+        False,
+        description="Serve on a non-loopback host without an API key. Anyone who reaches the port can use the model.",
+    )
+    start_timeout: int = Field(
+        600, ge=5, le=7200, description="Seconds to wait for the server to load the model and answer /health."
+    )
 
     @field_validator("host")
     @classmethod

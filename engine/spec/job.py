@@ -45,7 +45,7 @@ class JobSpec(Section):
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not NAME.match(value):
+        if not NAME.fullmatch(value):  # match() would let a trailing newline through ("$" matches before it)
             raise ValueError(
                 "must be 1–64 characters of lowercase letters, digits, - and _, starting with a letter or "
                 "digit (it names the folder jobs/<name>/)"
@@ -107,8 +107,8 @@ class JobSpec(Section):
             )
         if self.task == "export" and self.export.method == "none":
             problems.append("export.method: task export needs an export method; use awq or bnb-4bit")
-        if "export" in names and self.export.method == "awq" and self.export.bits != 4:
-            problems.append(f"export.bits: AWQ export writes 4-bit weights, got {self.export.bits}; use 4")
+        if "export" in names and self.export.method in ("awq", "bnb-4bit") and self.export.bits != 4:
+            problems.append(f"export.bits: {self.export.method} export writes 4-bit weights, got {self.export.bits}; use 4")
         if isinstance(self.export.group_size, int) and self.export.group_size not in (32, 64, 128):
             problems.append(f"export.group_size: use 32, 64, 128 or auto, got {self.export.group_size}")
         if self.parallel.node_rank >= self.parallel.nnodes:
@@ -118,6 +118,9 @@ class JobSpec(Section):
         if self.train.optimizer != "adamw" and self.train.method == "full" and q == "none":
             pass  # paged optimisers work for full fine-tuning on GPUs too; the CPU refusal happens at plan time
         problems.extend(chain_problems(names, self.train.method))
+        from ..registry.checks import model_problems  # catalogue + a local config.json: no torch, no network
+
+        problems.extend(model_problems(self))
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -15,13 +15,19 @@ Strategy = Literal["auto", "none", "ddp", "fsdp", "deepspeed-zero2", "deepspeed-
 class ParallelSpec(Section):
     strategy: Strategy = Field(
         "auto",
-        description="auto (one process per device, DDP for several, FSDP when the model does not fit one), "
-        "none, ddp, fsdp, deepspeed-zero2, deepspeed-zero3.",
+        description="auto (one process for one device; DDP over several, or FSDP when the estimate says one GPU "
+        "cannot hold a copy), none, ddp, fsdp (shards the model), deepspeed-zero2, deepspeed-zero3. Several "
+        "processes run under torchrun.",
     )
-    num_processes: int | Literal["auto"] = Field("auto", description="Processes per machine; auto = one per GPU.")
+    num_processes: int | Literal["auto"] = Field(
+        "auto",
+        description="Processes per machine; auto = one per GPU (1 on a CPU-only machine, where 2 or more "
+        "means DDP over gloo).",
+    )
     nnodes: int = Field(1, ge=1, le=4096, description="Machines taking part.")
     node_rank: int = Field(0, ge=0, description="This machine's index, 0 to nnodes-1.")
-    master_addr: str = Field("127.0.0.1", description="Address of machine 0 (multi-node only).")
+    master_addr: str = Field("127.0.0.1", description="Address of machine 0 (multi-node only; one machine rendezvouses on loopback).",
+    )
     master_port: int = Field(29500, ge=1, le=65535, description="Port on machine 0 for the rendezvous.")
 
     @field_validator("num_processes")

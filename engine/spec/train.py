@@ -57,7 +57,9 @@ class TrainSpec(Section):
         "auto", description="Number format: auto (bf16 on GPUs that support it, fp16 on others, fp32 on CPU)."
     )
     optimizer: Optimizer = Field(
-        "adamw", description="adamw, or bitsandbytes' paged_adamw_8bit / paged_adamw_32bit (GPU only)."
+        "adamw",
+        description="adamw, or bitsandbytes' paged_adamw_8bit / paged_adamw_32bit (less GPU memory for QLoRA; "
+        "on a CPU nothing is paged and they run as plain optimizers).",
     )
     lr_scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="Learning-rate schedule.")
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Share of steps spent warming up.")

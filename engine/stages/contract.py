@@ -7,6 +7,7 @@ A stage module has:
     unavailable(spec) -> str | None    why it cannot run in this install, if it cannot
     plan(spec, ctx) -> StagePlan       what it will do; fast, no heavy imports
     run(spec, ctx) -> dict             does it; the dict is recorded in state.json
+    current(spec, job_dir) -> bool     optional: False when outputs exist but no longer hold (a dead server)
 No base class: the contract is small and each stage stays a plain module (torchtune's recipes).
 """
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
 from ..spec import JobSpec
-from ..util.fs import temporary_dir
 from .contract import Context, StagePlan
 
 NAME = "merge"
@@ -24,26 +24,33 @@ def unavailable(spec: JobSpec) -> str | None:
     return None
 
 
+def adapter_base(ctx: Context, adapter: Path) -> Path:
+    """The full-precision model the adapter was trained on: recorded by its stage (dpo after sft
+    trains on the merged SFT model, dpo-base/), else the downloaded model."""
+    recorded = ctx.state.stage(adapter.name).get("outputs", {}).get("base")
+    base = Path(recorded) if recorded else ctx.base_model_dir()
+    if not (base / "config.json").is_file():
+        raise UserError(f"merge: the base {base} that {adapter.name} was trained on is gone; run with --from {adapter.name}")
+    return base
+
+
 def plan(spec: JobSpec, ctx: Context) -> StagePlan:
-    return StagePlan(NAME, "merge the adapter into the base model (safetensors)", [str(ctx.job_dir / "merged")])
+    return StagePlan(
+        NAME,
+        "merge the adapter into the full-precision model it was trained on (never into 4-bit weights); safetensors",
+        [str(ctx.job_dir / "merged")],
+    )
 
 
 def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
-    from peft import PeftModel
-
     from ..training import quiet_libraries
-    from ..training.loading import load_model, load_tokenizer
+    from ..training.merging import merge_adapter
 
     quiet_libraries()
-    base_dir = ctx.base_model_dir()
     adapter = ctx.adapter_dir()
+    base_dir = adapter_base(ctx, adapter)
     precision = ctx.hardware.precision(spec.train.precision)
     ctx.log(f"merging {adapter} into {base_dir} ({precision})")
-    base = load_model(base_dir, spec, ctx.hardware, precision)
-    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
-    tokenizer = load_tokenizer(adapter if (adapter / "tokenizer_config.json").exists() else base_dir, spec)
-    with temporary_dir(ctx.job_dir / "merged") as tmp:
-        merged.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+    merge_adapter(base_dir, adapter, ctx.job_dir / "merged", spec, ctx.hardware, precision)
     ctx.emit("progress", step=1, total=1, unit="stage")
-    return {"path": str(ctx.job_dir / "merged"), "precision": precision}
+    return {"path": str(ctx.job_dir / "merged"), "base": str(base_dir), "adapter": str(adapter), "precision": precision}

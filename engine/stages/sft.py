@@ -1,22 +1,24 @@
-"""sft: supervised fine-tuning with TRL's SFTTrainer (LoRA via peft, or every weight).
+"""sft: supervised fine-tuning with TRL's SFTTrainer — LoRA, QLoRA (4-bit base) or every weight.
 
-Checkpoints go to checkpoints/sft/ and survive a kill; the finished adapter (or model) is written
-to sft/ in one rename. A checkpoint folder made under different settings is discarded, not resumed.
+Checkpoints go to checkpoints/sft/ (complete ones only are resumed); the finished adapter (or
+model) is written to sft/ in one rename. Several processes (DDP / FSDP / DeepSpeed) run through
+torchrun; every rank re-enters train() below.
 """
 
 from __future__ import annotations
 
-import shutil
+import math
 from pathlib import Path
 from typing import Any
 
 from ..data.sft import load_sft
 from ..errors import UserError
 from ..spec import JobSpec
-from ..util.fs import temporary_dir, write_text_atomic
+from ..training import checkpoints
 from .contract import Context, StagePlan
 
 NAME = "sft"
+WHAT = {"lora": "LoRA adapter", "qlora": "QLoRA adapter on a 4-bit base", "full": "full fine-tune"}
 
 
 def spec_slice(spec: JobSpec) -> Any:
@@ -32,101 +34,90 @@ def outputs(spec: JobSpec, job_dir: Path) -> list[Path]:
 
 
 def unavailable(spec: JobSpec) -> str | None:
-    if spec.train.method == "qlora":
-        return "train.method: qlora comes in a later version; use lora"
     return None
 
 
+def steps_for(rows: int, spec: JobSpec, world: int, epochs: float, max_steps: int | None) -> int:
+    """Optimiser steps the Trainer will take (its own arithmetic: batches per rank // accumulation)."""
+    if max_steps:
+        return max_steps
+    batches = math.ceil(math.ceil(rows / world) / spec.train.batch_size)
+    return max(1, math.ceil(epochs * max(1, batches // spec.train.grad_accum)))
+
+
 def plan(spec: JobSpec, ctx: Context) -> StagePlan:
+    from ..training import launch
+
     data = load_sft(spec)  # validates every row now: bad data fails at plan time, not an hour in
-    what = "LoRA adapter" if spec.train.method == "lora" else "full fine-tune"
-    steps = spec.train.max_steps or _steps(len(data.train), spec)
+    notes = launch.problems(spec, ctx.hardware)
+    layout = None if notes else launch.resolve(spec, ctx.hardware, ctx.job_dir)
+    world = layout.world if layout else 1
+    steps = steps_for(len(data.train), spec, world, spec.train.epochs, spec.train.max_steps)
     return StagePlan(
         NAME,
-        f"{what} on {len(data.train)} rows ({data.format}) from {data.source}, {steps} steps",
+        f"{WHAT[spec.train.method]} on {len(data.train)} rows ({data.format}) from {data.source}, {steps} steps, "
+        f"{layout.describe() if layout else 'not runnable here'}",
         [str(ctx.job_dir / "sft")],
-        estimate={"rows": len(data.train), "val_rows": len(data.val), "steps": steps},
+        estimate={"rows": len(data.train), "val_rows": len(data.val), "steps": steps, "processes": world},
+        notes=notes,
     )
-
-
-def _steps(rows: int, spec: JobSpec) -> int:
-    import math
-
-    per_update = spec.train.batch_size * spec.train.grad_accum
-    return max(1, math.ceil(math.ceil(rows / spec.train.batch_size) / spec.train.grad_accum * spec.train.epochs)) if per_update else 1
-
-
-def _checkpoint_dir(ctx: Context) -> Path:
-    """checkpoints/sft/, emptied first if it was made under other settings."""
-    folder = ctx.job_dir / "checkpoints" / NAME
-    key_file = folder / "KEY"
-    key = ctx.state.stage(NAME).get("key", "")
-    if folder.exists() and (not key_file.exists() or key_file.read_text().strip() != key):
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(key_file, key)
-    return folder
 
 
 def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
-    data = load_sft(spec)
+    from ..training.execute import execute
+
+    data = load_sft(spec)  # before any model loads or process starts
     ctx.log(f"dataset {data.source}: {len(data.train)} training rows, {len(data.val)} held out, format {data.format}")
+    base = ctx.base_model_dir()
+    folder = ctx.job_dir / "checkpoints" / NAME
+    checkpoints.prepare(folder, ctx.state.stage(NAME).get("key", ""), ctx.log)
+    result = execute(spec, ctx, NAME, {"base": str(base), "checkpoints": str(folder)}, train)
+    checkpoints.clear(folder)
+    ctx.log(f"sft finished: {result['steps']} steps, train loss {result['train_loss']:.4f}")
+    return {"path": str(ctx.job_dir / NAME), "base": str(base), "method": spec.train.method, **result}
+
+
+def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dict[str, Any]:
+    """Every rank runs this: load, build the SFTTrainer, fit, save (rank 0 writes)."""
+    data = load_sft(spec)
 
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
     from ..training import quiet_libraries, targets
-    from ..training.callback import EventCallback
+    from ..training.args import precision_for, training_kwargs
+    from ..training.fit import fit
     from ..training.loading import load_model, load_tokenizer, model_type
+    from ..training.template import training_template
 
     quiet_libraries()
-    base = ctx.base_model_dir()
-    precision = ctx.hardware.precision(spec.train.precision)
-    if precision in ("bf16", "fp16") and ctx.hardware.accelerator == "cpu" and precision == "fp16":
-        raise UserError("train.precision: fp16 training needs a GPU; use auto, bf16 or fp32 on this machine")
-    tokenizer = load_tokenizer(base, spec)
-    template = tokenizer.chat_template or ""
-    if not template:
-        raise UserError(f"model.id: {base} has no chat template; pick an instruct/chat model or add one to its tokenizer")
-    assistant_only = spec.train.assistant_only_loss and "generation" in template
-    if spec.train.assistant_only_loss and not assistant_only:
-        ctx.log("chat template has no {% generation %} markers: training on whole conversations", level="warning")
-
-    folder = _checkpoint_dir(ctx)
+    base = Path(prep["base"])
     t = spec.train
+    precision = precision_for(spec, ctx.hardware)
+    tokenizer = load_tokenizer(base, spec)
+    original = tokenizer.chat_template
+    if not original:
+        raise UserError(f"model.id: {base} has no chat template; pick an instruct/chat model or add one to its tokenizer")
+    assistant_only = False
+    if t.assistant_only_loss:
+        marked, how = training_template(tokenizer)
+        if marked is not None:
+            tokenizer.chat_template = marked
+            assistant_only = True
+            ctx.log(f"loss on assistant turns only, using {how}")
+        else:
+            ctx.log(f"{how}: training on whole conversations (prompts too)", level="warning")
     config = SFTConfig(
-        output_dir=str(folder),
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=t.batch_size,
-        gradient_accumulation_steps=t.grad_accum,
-        learning_rate=t.learning_rate,
-        num_train_epochs=t.epochs,
-        max_steps=t.max_steps or -1,
-        lr_scheduler_type=t.lr_scheduler,
-        warmup_steps=t.warmup_ratio,  # transformers 5: a float below 1 is a ratio
-        max_length=t.max_length,
-        logging_steps=t.logging_steps,
-        save_steps=t.save_steps,
-        save_total_limit=t.save_total_limit,
-        seed=t.seed,
-        data_seed=t.seed,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=ctx.hardware.accelerator == "cpu",
-        gradient_checkpointing=t.gradient_checkpointing,
+        **training_kwargs(spec, ctx, layout, output_dir=Path(prep["checkpoints"]), learning_rate=t.learning_rate,
+                          epochs=t.epochs, max_steps=t.max_steps, has_eval=bool(data.val), precision=precision),
         assistant_only_loss=assistant_only,
-        eval_strategy="steps" if data.val else "no",
-        eval_steps=max(1, t.save_steps) if data.val else None,
-        report_to=[],
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        optim="adamw_torch" if t.optimizer == "adamw" else t.optimizer,
     )
-    model = load_model(base, spec, ctx.hardware, "fp32" if precision == "fp32" else precision)
+    quantization = spec.quantization()
+    model = load_model(base, spec, ctx.hardware, precision, quantization,
+                       sharded=layout.strategy in ("fsdp", "deepspeed-zero3"))
     peft_config = None
-    if t.method == "lora":
+    if t.method in ("lora", "qlora"):
         peft_config = LoraConfig(
             r=t.lora.r,
             lora_alpha=t.lora.alpha,
@@ -134,6 +125,8 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
             target_modules=targets.resolve(t.lora.target_modules, model_type(base)),
             task_type="CAUSAL_LM",
         )
+    if quantization != "none":
+        ctx.log(f"base loaded {quantization} with bitsandbytes; the adapter trains in higher precision")
     trainer = SFTTrainer(
         model=model,
         args=config,
@@ -141,18 +134,20 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
         eval_dataset=Dataset.from_dict({"messages": data.val}) if data.val else None,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[EventCallback(ctx)],
     )
-    from transformers.trainer_callback import PrinterCallback
+    _check_kept(trainer, len(data.train), spec, ctx)
+    return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.job_dir / NAME,
+               tokenizer=tokenizer, template=original, has_eval=bool(data.val))
 
-    trainer.remove_callback(PrinterCallback)
-    last = get_last_checkpoint(str(folder))
-    result = trainer.train(resume_from_checkpoint=last)
-    metrics: dict[str, Any] = {"train_loss": result.training_loss, "steps": result.global_step}
-    if data.val:
-        metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
-    with temporary_dir(ctx.job_dir / "sft") as tmp:
-        trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-    ctx.log(f"sft finished: {result.global_step} steps, train loss {result.training_loss:.4f}")
-    return {"path": str(ctx.job_dir / "sft"), "method": t.method, **metrics}
+
+def _check_kept(trainer: Any, rows: int, spec: JobSpec, ctx: Context) -> None:
+    """TRL drops rows whose answers max_length cut off entirely; say so, and stop if none are left."""
+    kept = len(trainer.train_dataset)
+    if kept == 0:
+        raise UserError(
+            f"train.max_length: at {spec.train.max_length} tokens every training row is cut before its answer "
+            "(the prompt and chat template fill it); raise train.max_length"
+        )
+    if kept < rows:
+        ctx.log(f"{rows - kept} of {rows} rows had their answer cut off by train.max_length "
+                f"({spec.train.max_length}) and are skipped", level="warning")

@@ -1,4 +1,10 @@
-"""Shared pieces of the training stages: model loading, adapter targets, event callbacks."""
+"""Shared pieces of the training stages (sft, dpo) and of merge.
+
+loading (model/tokenizer, bitsandbytes bases via quant), template (assistant-only loss), args (the
+TrainingArguments every trainer shares), checkpoints (complete-only resume), fit (train, evaluate,
+save in one rename), launch / execute / worker (one process or torchrun ranks), merging, callback
+(Trainer logs → events), targets (LoRA modules per family).
+"""
 
 import logging
 import os

@@ -16,6 +16,12 @@ METRIC_KEYS = {
     "eval_loss": "eval_loss",
     "rewards/margins": "reward_margin",
     "rewards/accuracies": "reward_accuracy",
+    "rewards/chosen": "reward_chosen",
+    "rewards/rejected": "reward_rejected",
+    "eval_rewards/margins": "eval_reward_margin",
+    "eval_rewards/accuracies": "eval_reward_accuracy",
+    "kl": "kl",
+    "train_loss": "train_loss",
     "num_tokens": "tokens",
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,28 @@ def load_tokenizer(path: Path, spec: JobSpec) -> Any:
     return tok
 
 
-def load_model(path: Path, spec: JobSpec, hw: Hardware, precision: str) -> Any:
-    """Full-precision (or job-precision) weights; quantised loading is added by the QLoRA path."""
+def load_model(
+    path: Path, spec: JobSpec, hw: Hardware, precision: str, quantization: str = "none", sharded: bool = False
+) -> Any:
+    """Weights in the job's precision, or a 4-bit / 8-bit bitsandbytes base for (Q)LoRA.
+
+    A quantised base on a GPU goes to this process's own device (LOCAL_RANK under torchrun), as
+    bitsandbytes needs the weights on the device when they are packed.
+    """
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=torch_dtype(precision), trust_remote_code=spec.model.trust_remote_code
-    )
+    from .quant import bnb_config, fix_cpu_4bit
+
+    quant = bnb_config(quantization, precision, hw, sharded=sharded)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(precision), "trust_remote_code": spec.model.trust_remote_code}
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        if hw.accelerator == "cuda" and not sharded:
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    if quantization == "4bit" and hw.accelerator == "cpu":
+        fix_cpu_4bit(model)
+    return model
 
 
 def model_type(path: Path) -> str:
@@ -42,3 +58,15 @@ def model_type(path: Path) -> str:
         return json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type", "")
     except (OSError, ValueError):
         return ""
+
+
+def decoder_layer_classes(path: Path, trust_remote_code: bool = False) -> list[str]:
+    """The model's transformer-block class names (what FSDP wraps one by one), from config.json alone."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    try:
+        cls = AutoModelForCausalLM._model_mapping[type(config)]
+    except KeyError:
+        return []
+    return list(getattr(cls, "_no_split_modules", None) or [])

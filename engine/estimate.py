@@ -1,0 +1,355 @@
+"""Will it fit? A job's memory per device and disk, from the model's config.json alone, judged
+against this machine — before anything is downloaded or loaded.
+
+`plan` prints it, the wizard shows it per method, and `run` refuses a job that will not fit
+unless --force. The arithmetic is in engine.sizing (memory) and engine.shapes (parameters); this
+module finds the config, resolves the job's settings on this machine, adds disk, and says the
+verdict. No torch: it is all arithmetic.
+
+$YCDY_DEVICE_MEMORY_GB and $YCDY_DISK_FREE_GB replace the detected memory per device (RAM on a
+CPU-only machine) and free disk: to plan for another machine, or to test the refusal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .hardware import Hardware
+from .shapes import ParamCount, Shape, count_params, shape_of
+from .sizing import (
+    BYTES,
+    NF4_BYTES,
+    MemoryEstimate,
+    Settings,
+    Verdict,
+    all_methods,
+    judge_memory,
+    level,
+    memory,
+)
+from .spec import JobSpec
+
+ENV_MEMORY = "YCDY_DEVICE_MEMORY_GB"
+ENV_DISK = "YCDY_DISK_FREE_GB"
+TRAINING = ("sft", "dpo")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
+RANK = {"fits": 0, "unknown": 0, "tight": 1, "will not fit": 2}
+
+__all__ = ["JobEstimate", "MemoryEstimate", "Settings", "Verdict", "auto_strategy", "estimate_config", "for_job",
+           "memory"]
+
+
+@dataclass
+class DiskEstimate:
+    """GB (10^9 bytes, as disks are sold) to download and to write, by output."""
+
+    download_gb: float
+    outputs: dict[str, float]
+    total_gb: float
+    free_gb: float
+    verdict: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class JobEstimate:
+    source: str  # where config.json came from
+    params: ParamCount
+    settings: Settings
+    memory: MemoryEstimate  # the job's own method, worst training stage
+    stage: str  # which training stage that is
+    methods: dict[str, MemoryEstimate]  # the same job as lora / qlora / full
+    device_gb: float
+    memory_verdict: Verdict
+    disk: DiskEstimate
+    verdict: Verdict  # the worse of memory and disk
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "available": True, "source": self.source, "params": self.params.to_dict(),
+            "settings": asdict(self.settings), "stage": self.stage, "memory": self.memory.to_dict(),
+            "methods": {k: v.to_dict() for k, v in self.methods.items()}, "device_memory_gb": self.device_gb,
+            "memory_verdict": self.memory_verdict.to_dict(), "disk": self.disk.to_dict(),
+            "verdict": self.verdict.to_dict(), "notes": self.notes,
+        }
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise UserError(f"${name}: {raw!r} is not a number of GB; unset it or give e.g. 24") from None
+
+
+def device_memory_gb(hw: Hardware) -> float:
+    """Memory one process can count on: the smallest GPU, or RAM on a CPU; the env override wins."""
+    return _env_float(ENV_MEMORY, hw.device_memory_gb())
+
+
+def free_disk_gb(hw: Hardware) -> float:
+    return _env_float(ENV_DISK, hw.disk_free_gb)
+
+
+def _read_config(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _registry_config(model_id: str) -> dict[str, Any] | None:
+    """A config.json-shaped dict from the model catalogue, when engine.registry offers one."""
+    try:
+        from . import registry
+    except ImportError:
+        return None
+    for name in ("model_config", "config_for"):
+        lookup = getattr(registry, name, None)
+        if callable(lookup):
+            try:
+                found = lookup(model_id)
+            except (UserError, LookupError, OSError, ValueError):
+                return None
+            return found if isinstance(found, dict) and found else None
+    return None
+
+
+def _builtin_folder(model_id: str) -> Path | None:
+    try:
+        from .registry import builtin
+        entry = builtin.BUILTINS.get(model_id)
+        return builtin.folder(entry) if entry is not None and builtin.is_ready(entry) else None
+    except (ImportError, AttributeError, OSError):
+        return None
+
+
+def find_config(spec: JobSpec, job_dir: Path, state: Any = None) -> tuple[dict[str, Any] | None, str]:
+    """(config, where it came from) or (None, why not): the downloaded copy, a local folder, the catalogue."""
+    record = state.stage("download") if state is not None else _download_record(job_dir)
+    folders: list[Path] = []
+    if record.get("status") == "done" and record.get("outputs", {}).get("path"):
+        folders.append(Path(record["outputs"]["path"]))
+    if spec.model.hub == "local":
+        folders.append(Path(spec.model.id))
+    if spec.model.hub == "builtin" and (found := _builtin_folder(spec.model.id)):
+        folders.append(found)
+    for folder in folders:
+        if (config := _read_config(folder)) is not None:
+            return config, str(folder / "config.json")
+    if (config := _registry_config(spec.model.id)) is not None:
+        return config, f"catalogue entry {spec.model.id}"
+    return None, f"estimate after download: no config.json for {spec.model.id} on this machine yet"
+
+
+def _download_record(job_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((job_dir / "state.json").read_text(encoding="utf-8"))
+        return data.get("stages", {}).get("download", {}) or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _world(spec: JobSpec, hw: Hardware) -> int:
+    procs = spec.parallel.num_processes
+    if procs == "auto":
+        procs = len(hw.gpus) if hw.accelerator == "cuda" else 1
+    if spec.parallel.strategy == "none":
+        return 1
+    return max(1, int(procs)) * spec.parallel.nnodes
+
+
+def settings_for(spec: JobSpec, hw: Hardware, shape: Shape, stage: str = "sft") -> Settings:
+    """The job's training settings on this machine, with every 'auto' resolved."""
+    from .training.targets import resolve
+
+    t = spec.train
+    devices = _world(spec, hw)
+    strategy = spec.parallel.strategy
+    if strategy == "auto":
+        strategy = "ddp" if devices > 1 else "none"
+    targets = resolve(t.lora.target_modules, shape.model_type)
+    return Settings(
+        method=t.method, precision=hw.precision(t.precision), batch_size=t.batch_size, max_length=t.max_length,
+        gradient_checkpointing=t.gradient_checkpointing, optimizer=t.optimizer, lora_r=t.lora.r,
+        lora_dropout=t.lora.dropout, targets=targets if isinstance(targets, list) else "all-linear",
+        accelerator=hw.accelerator, devices=devices, strategy=strategy, preference=stage == "dpo",
+    )
+
+
+def _auto_strategy(spec: JobSpec, shape: Shape, st: Settings, have_gb: float) -> Settings:
+    """parallel.strategy: auto shards (FSDP) when one device cannot hold a DDP copy."""
+    if spec.parallel.strategy != "auto" or st.devices < 2 or have_gb <= 0:
+        return st
+    if memory(shape, st).total_gb <= have_gb:
+        return st
+    return replace(st, strategy="fsdp")
+
+
+def _weights_file_bytes(folder: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in folder.iterdir() if f.suffix in WEIGHT_SUFFIXES and f.is_file())
+    except OSError:
+        return 0
+
+
+def disk(spec: JobSpec, job_dir: Path, shape: Shape, p: ParamCount, st: Settings, free_gb: float,
+         downloaded: bool) -> DiskEstimate:
+    """Download plus every output the job's stages still have to write (existing outputs are not counted).
+
+    downloaded: the weights are on this machine already (downloaded, local, or a prepared builtin).
+    Otherwise the download is parameters × the config's dtype (a builtin model is converted to fp32).
+    """
+    names = spec.stage_names()
+    a = BYTES[st.precision]
+    download = 0.0
+    if "download" in names and not downloaded and spec.model.hub != "local":
+        source = BYTES.get({"float32": "fp32", "float16": "fp16"}.get(shape.dtype, "bf16"), 2)
+        download = p.total * (4 if spec.model.hub == "builtin" else source)
+    outputs: dict[str, float] = {}
+    trainable = memory(shape, st, p).trainable_params
+    for stage in (n for n in names if n in TRAINING):
+        if st.method == "full":
+            outputs[stage] = 4.0 * p.total  # fp32 master weights are what gets saved
+            checkpoint = (4.0 + 8.0) * p.total
+        else:
+            outputs[stage] = (2 if st.method == "qlora" else 4) * trainable + 20e6  # adapter + tokenizer
+            checkpoint = 3 * 4.0 * trainable + 20e6
+        steps = spec.train.max_steps
+        kept = spec.train.save_total_limit + 1  # a new checkpoint is written before the oldest goes
+        if steps is not None:
+            kept = min(kept, max(1, steps // spec.train.save_steps))
+        outputs[f"checkpoints/{stage}"] = kept * checkpoint
+    if "merge" in names:
+        outputs["merged"] = a * p.total
+    if "export" in names and spec.export.method != "none":
+        outputs["export"] = NF4_BYTES * p.linear + 2 * (p.total - p.linear)
+    folder = {"merge": "merged"}
+    outputs = {k: v for k, v in outputs.items() if not (job_dir / folder.get(k, k)).exists()}
+    total = download + sum(outputs.values())
+    gb = {k: round(v / 1e9, 2) for k, v in outputs.items()}
+    need = round(total / 1e9, 2)
+    lvl = level(need, free_gb)
+    where = f"{need:.1f} GB of disk ({download / 1e9:.1f} GB download), {free_gb:.1f} GB free at {job_dir}"
+    if lvl == "will not fit":
+        verdict = Verdict(lvl, f"will not fit: the job writes {where}; free space there, or put jobs on a bigger "
+                               "disk with --jobs-dir", ["free disk space", "--jobs-dir on a bigger disk",
+                                                        "lower train.save_total_limit"])
+    else:
+        verdict = Verdict(lvl, f"{lvl}: {where}")
+    return DiskEstimate(round(download / 1e9, 3), gb, need, round(free_gb, 1), verdict)
+
+
+def estimate_config(config: dict[str, Any], st: Settings) -> dict[str, MemoryEstimate]:
+    """Memory for each method from a bare config.json dict (the catalogue's 'memory needed' column)."""
+    return all_methods(shape_of(config), st)
+
+
+def for_job(spec: JobSpec, job_dir: Path, hw: Hardware, state: Any = None) -> JobEstimate | str:
+    """The job's estimate and verdict on this machine, or a one-line reason why there is none yet."""
+    config, source = find_config(spec, job_dir, state)
+    if config is None:
+        return source
+    try:
+        shape = shape_of(config)
+    except ValueError as exc:
+        return f"no estimate: {source}: {exc}"
+    p = count_params(shape)
+    have = device_memory_gb(hw)
+    worst: tuple[MemoryEstimate, Settings, str] | None = None
+    for stage in [n for n in spec.stage_names() if n in TRAINING] or ["sft"]:
+        st = _auto_strategy(spec, shape, settings_for(spec, hw, shape, stage), have)
+        est = memory(shape, st, p)
+        if worst is None or est.total_gb > worst[0].total_gb:
+            worst = (est, st, stage)
+    assert worst is not None
+    est, st, stage = worst
+    mem_verdict = judge_memory(shape, st, est, have)
+    downloaded = bool(_download_record(job_dir).get("status") == "done") if state is None else \
+        state.stage("download").get("status") == "done"
+    if source.endswith("config.json") and _weights_file_bytes(Path(source).parent) > 0:
+        downloaded = True  # its weights are on this machine already
+    d = disk(spec, job_dir, shape, p, st, free_disk_gb(hw), downloaded)
+    verdict = max((mem_verdict, d.verdict), key=lambda v: RANK[v.level])
+    if not any(n in TRAINING for n in spec.stage_names()):
+        verdict = d.verdict  # no training: memory is the server's or exporter's business
+    return JobEstimate(source, p, st, est, stage, all_methods(shape, st), have, mem_verdict, d, verdict, est.notes)
+
+
+def auto_strategy(spec: JobSpec, job_dir: Path, hw: Hardware) -> str | None:
+    """What parallel.strategy: auto should be here: none, ddp, or fsdp when a DDP copy would not fit
+    one device. None when there is no estimate yet (no config.json known): fall back to DDP."""
+    est = for_job(spec, job_dir, hw)
+    return None if isinstance(est, str) else est.settings.strategy
+
+
+class Preflight:
+    """`run`'s check: refuse a job that will not fit (unless --force) before its training stage starts.
+
+    Judged once, as early as a config.json is known: before anything runs for a local model, after
+    download for a hub model. Nothing is checked when no training stage is left to run.
+    """
+
+    def __init__(self, ctx: Any, pending: list[str]) -> None:
+        self.ctx = ctx
+        self.training = [n for n in pending if n in TRAINING]
+        self.judged = not self.training
+
+    def check(self) -> None:
+        if self.judged:
+            return
+        ctx = self.ctx
+        est = for_job(ctx.spec, ctx.job_dir, ctx.hardware, ctx.state)
+        if isinstance(est, str):
+            return
+        self.judged = True
+        stage, v = self.training[0], est.verdict
+        if v.level == "will not fit":
+            if not ctx.force:
+                raise UserError(f"{v.message}; or run with --force to try anyway")
+            ctx.events.emit(stage, "log", level="warning", message=f"{v.message}; running anyway (--force)")
+        elif v.level == "tight":
+            ctx.events.emit(stage, "log", level="warning", message=v.message)
+        else:
+            ctx.events.emit(stage, "log", level="info", message=f"estimate: {v.message}")
+        ctx.events.emit(stage, "metric", estimate_gb=est.memory.total_gb, estimate_disk_gb=est.disk.total_gb)
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.1f} M"
+
+
+def summary_lines(est: JobEstimate) -> list[str]:
+    """What `plan` prints: memory per device with its parts, the other methods, disk, the verdict."""
+    m, st = est.memory, est.settings
+    where = f"{st.devices} process{'es' if st.devices > 1 else ''}, {st.strategy}" if st.devices > 1 else "1 process"
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in m.breakdown.items() if v >= 0.005)
+    gc = "on" if st.gradient_checkpointing else "off"
+    lines = [
+        f"model: {_count(est.params.total)} parameters ({est.source})",
+        f"memory ({st.method}, {st.precision}, batch {st.batch_size} × {st.max_length} tokens, {where}, "
+        f"{est.stage}): {m.total_gb:.1f} GB per {m.per}",
+        f"  {parts} GB",
+        f"  activations {m.activations_no_checkpointing_gb:.2f} GB without gradient checkpointing, "
+        f"{m.activations_checkpointing_gb:.2f} GB with (now {gc})",
+        "  other methods: " + ", ".join(f"{k} {v.total_gb:.1f} GB" for k, v in est.methods.items() if k != st.method),
+        f"disk: {est.disk.total_gb:.1f} GB (download {est.disk.download_gb:.1f}"
+        + "".join(f", {k} {v:.2f}" for k, v in est.disk.outputs.items()) + f"), {est.disk.free_gb:.1f} GB free",
+        f"verdict: {est.verdict.message}",
+    ]
+    if est.memory_verdict is not est.verdict and est.memory_verdict.level != "fits":
+        lines.append(f"memory: {est.memory_verdict.message}")
+    lines += [f"  fix: {f}" for f in est.verdict.fixes[1:]]
+    lines += [f"  note: {n}" for n in est.notes]
+    return lines

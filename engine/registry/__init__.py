@@ -1,0 +1,38 @@
+"""The model registry: a curated catalogue, a generic resolver for any folder, and the builtin models.
+
+Light API for the wizard and the CLI (no torch, no network):
+    search(text) -> [ModelInfo]           catalogue entries matching every word ("qwen 7b")
+    lookup(id, hub=None) -> ModelInfo?    by Hugging Face, ModelScope or builtin ID
+    resolve_local(path) -> ModelInfo      from a folder's config.json and tokenizer files
+    resolve(spec) -> ModelInfo?           what the job's model is, when it can be known offline
+    model_problems(spec) -> [str]         why the job cannot use it (validate calls this)
+    model_config(id) -> dict?             a config.json-shaped dict for the estimator (engine/estimate.py)
+Downloads live in engine.registry.hubs; builtin models in engine.registry.builtin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .catalogue import entries, lookup, search
+from .checks import model_problems
+from .checks import resolve as _resolve
+from .info import ModelInfo
+from .resolver import resolve_local
+
+__all__ = ["ModelInfo", "entries", "lookup", "model_config", "model_problems", "resolve", "resolve_local", "search"]
+
+
+def resolve(spec: Any) -> ModelInfo | None:
+    return _resolve(spec)[0]
+
+
+def model_config(model_id: str) -> dict[str, Any] | None:
+    """What the estimator reads from config.json, from the catalogue entry's shape (no download needed)."""
+    info = lookup(model_id)
+    if info is None or not info.shape:
+        return None
+    config: dict[str, Any] = {"model_type": info.model_type, "architectures": [info.architecture], **info.shape}
+    if info.context_length:
+        config.setdefault("max_position_embeddings", info.context_length)
+    return config
