@@ -139,6 +139,12 @@ def main() -> int:
     print(f"  builtin server first token {med['srv_first'] * 1000:8.1f} ms   {med['srv_tps']:8.1f} tokens/s")
     print(f"  tokens/s ratio server/raw: {ratio:.3f}  (target >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'})")
     print(f"  first-token overhead: {overhead_ms:+.1f} ms  (target < 20 ms: {'met' if overhead_ms < 20 else 'MISSED'})")
+    from bench._common import report
+
+    report({"raw_first_token_ms": round(med["raw_first"] * 1000, 2), "server_first_token_ms": round(med["srv_first"] * 1000, 2),
+            "first_token_overhead_ms": round(overhead_ms, 2), "raw_tokens_per_s": round(med["raw_tps"], 1),
+            "server_tokens_per_s": round(med["srv_tps"], 1), "tokens_per_s_ratio": round(ratio, 3)},
+           [f"model: {label}; {args.tokens} tokens greedy; targets: ratio >= 0.9, overhead < 20 ms"])
     return 0
 
 

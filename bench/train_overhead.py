@@ -196,6 +196,10 @@ def main() -> None:
     print(f"by CPU time (less disturbed by other programs): ratio {eng_cpu / hand_cpu:.3f}")
     print(f"time to first step: engine {eng_first:.1f} s ({eng['step_times'][0] - eng['sft_start']:.1f} s of it in "
           f"the sft stage, the rest is download's checksums), hand loop {hand_first:.1f} s")
+    from bench._common import report as result_line
+
+    result_line({k: v for k, v in report.items() if isinstance(v, int | float)},
+                [f"model: {report.get('model', 'random Llama')}"] if "model" in report else [])
 
 
 if __name__ == "__main__":

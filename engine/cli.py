@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tiny": ("engine.commands.tiny", "build the random tiny test model into a folder"),
     "models": ("engine.commands.models", "the model catalogue: IDs, sizes, memory per method (--search TEXT)"),
     "serve": ("engine.commands.serve", "serve a model folder as an OpenAI-compatible API (foreground)"),
+    "demo": ("engine.commands.demo", "the whole pipeline offline on the builtin model (--tiny: in under a minute)"),
     "stop": ("engine.commands.stop", "stop the server a job's deploy stage started"),
 }
 

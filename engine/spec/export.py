@@ -13,16 +13,22 @@ class ExportSpec(Section):
     method: Literal["awq", "bnb-4bit", "none"] = Field(
         "awq", description="awq (4-bit, llm-compressor, loads in vLLM), bnb-4bit, or none to skip export."
     )
-    bits: int = Field(4, ge=2, le=8, description="Weight bits; AWQ export supports 4.")
+    bits: int = Field(4, ge=2, le=8, description="Weight bits; both methods write 4.")
     group_size: int | Literal["auto"] = Field(
         "auto", description="Weights per quantisation group: auto picks the largest of 128/64/32 that fits."
     )
     symmetric: bool = Field(True, description="Symmetric quantisation (reloads everywhere); off = asymmetric.")
     calibration_dataset: str | None = Field(
-        None, description="Calibration data: empty = the job's own SFT data, or a file / built-in name.", max_length=1024
+        None,
+        description="Calibration data: empty = the job's own SFT data (or, without any, the built-in generic-text), "
+        "a .jsonl/.json/.csv/.txt file, or a built-in dataset name.",
+        max_length=1024,
     )
     calibration_samples: int = Field(64, ge=1, le=100_000, description="Rows used to calibrate.")
     calibration_max_length: int = Field(512, ge=16, le=1_048_576, description="Tokens per calibration row.")
     max_ppl_ratio: float = Field(
-        1.2, ge=1.0, le=100.0, description="Fail the export if its perplexity exceeds this × the unquantised model's."
+        1.2,
+        ge=1.0,
+        le=100.0,
+        description="Fail the export if its perplexity on held-out rows exceeds this × the unquantised model's.",
     )

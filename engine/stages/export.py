@@ -1,31 +1,224 @@
-"""export: AWQ 4-bit with llm-compressor, verified before it ships — arrives with the export issue."""
+"""export: a 4-bit copy of the finished model, checked against it before it ships.
+
+awq: llm-compressor AWQ + W4A16 groups, saved as compressed-tensors (vLLM loads it directly).
+bnb-4bit: bitsandbytes nf4, saved 4-bit. Either way the folder is reloaded with transformers and
+compared with the source on held-out rows; if its perplexity is more than export.max_ppl_ratio ×
+the source's, the stage fails and export/ is not written (the figures go to export.rejected.json).
+"""
 
 from __future__ import annotations
 
+import gc
+import importlib.util
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 from ..spec import JobSpec
+from ..util.fs import temporary_dir, write_json_atomic, write_text_atomic
 from .contract import Context, StagePlan
 
 NAME = "export"
+REPORT = "report.json"
+REJECTED = "export.rejected.json"
+PACKAGES = {"awq": ("llmcompressor", "llmcompressor==0.14.0.1"), "bnb-4bit": ("bitsandbytes", "bitsandbytes==0.50.2")}
 
 
 def spec_slice(spec: JobSpec) -> Any:
-    return spec.export.model_dump(mode="json")
+    data: dict[str, Any] = {
+        "export": spec.export.model_dump(mode="json"),
+        "trust_remote_code": spec.model.trust_remote_code,
+        "precision": spec.train.precision,
+    }
+    if not spec.export.calibration_dataset:  # calibration and held-out rows come from the job's own data
+        data["dataset"] = spec.dataset.model_dump(mode="json", exclude={"preference"})
+        data["seed"] = spec.train.seed
+    return data
 
 
 def outputs(spec: JobSpec, job_dir: Path) -> list[Path]:
-    return [job_dir / "export"]
+    return [job_dir / "export", job_dir / "export" / REPORT]
 
 
 def unavailable(spec: JobSpec) -> str | None:
-    return "quantised export is not in this version yet"
+    if spec.export.method not in PACKAGES:
+        return None
+    module, pin = PACKAGES[spec.export.method]
+    if importlib.util.find_spec(module) is None:
+        return f"export.method: {spec.export.method} needs the {module} package; install it with pip install {pin}"
+    return None
 
 
 def plan(spec: JobSpec, ctx: Context) -> StagePlan:
-    return StagePlan(NAME, "not available yet", [str(ctx.job_dir / "export")])
+    from ..export import calibration
+
+    e = spec.export
+    calib = calibration.select(spec)  # bad calibration data fails at plan time, not after the model loads
+    if e.method == "awq":
+        what = (
+            f"AWQ {e.bits}-bit (W{e.bits}A16, group {e.group_size}, {'symmetric' if e.symmetric else 'asymmetric'}) "
+            f"with llm-compressor, calibrated on {len(calib.calibration)} rows of {calib.source} "
+            f"(≤ {e.calibration_max_length} tokens)"
+        )
+    else:
+        what = "bitsandbytes 4-bit (nf4, double quantisation), no calibration"
+    return StagePlan(
+        NAME,
+        f"{what}; verified on {len(calib.held_out)} held-out rows, perplexity ≤ {e.max_ppl_ratio}× the source's",
+        [str(ctx.job_dir / "export")],
+        estimate={"calibration_rows": len(calib.calibration), "held_out_rows": len(calib.held_out)},
+    )
 
 
 def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
-    raise NotImplementedError("export stage")
+    from ..export import calibration, progress, verify
+    from ..training import quiet_libraries
+    from ..training.loading import load_tokenizer, torch_dtype
+
+    quiet_libraries()
+    started = time.time()
+    source = ctx.model_dir()
+    final = ctx.job_dir / "export"
+    rejected = ctx.job_dir / REJECTED
+    calib = calibration.select(spec)
+    precision = ctx.hardware.precision(spec.train.precision)
+    dtype = torch_dtype(precision)
+    device = "cuda" if ctx.hardware.gpus else "cpu"
+    tokenizer = load_tokenizer(source, spec)
+    if final.exists():  # made under other settings; it must not look done if this run fails
+        shutil.rmtree(final)
+        ctx.log(f"removed the previous {final.name}/ (made under other settings)")
+    ctx.log(f"exporting {source} with {spec.export.method} ({precision}, {device})")
+
+    libraries = ("llmcompressor",) if spec.export.method == "awq" else ()
+    with progress.watched(ctx.emit, libraries=libraries) as watch, temporary_dir(final) as tmp:
+        quant = _quantize(spec, ctx, source, tmp, tokenizer, calib, dtype)
+        quantized_at = time.time()
+        watch.now("verifying against the source model")
+        ctx.log(f"reloading {final.name}/ and comparing it with {source} on {len(calib.held_out)} held-out rows")
+        figures = _verify(spec, source, tmp, tokenizer, calib.held_out, dtype, device)
+        report = _report(spec, source, final, tmp, quant, calib, figures, started, quantized_at)
+        ctx.emit(
+            "metric",
+            ppl_source=figures["ppl_source"],
+            ppl_export=figures["ppl_export"],
+            ppl_ratio=figures["ppl_ratio"],
+            logit_cosine=figures["logit_cosine"],
+            compression_ratio=report["size"]["compression_ratio"],
+        )
+        if not report["quality"]["passed"]:
+            write_json_atomic(rejected, report)
+        verify.gate(figures, spec.export.max_ppl_ratio, rejected)
+        write_json_atomic(tmp / REPORT, report)
+        from ..export import card
+
+        write_text_atomic(tmp / "README.md", card.render(spec, report, final))
+    rejected.unlink(missing_ok=True)
+    ctx.log(
+        f"export ready: {report['size']['source_bytes'] / 1e6:.1f} MB → {report['size']['export_bytes'] / 1e6:.1f} MB, "
+        f"perplexity ratio {figures['ppl_ratio']}, logit cosine {figures['logit_cosine']}"
+    )
+    return {"path": str(final), "report": str(final / REPORT), "ppl_ratio": figures["ppl_ratio"]}
+
+
+def _quantize(spec: JobSpec, ctx: Context, source: Path, tmp: Path, tokenizer: Any, calib: Any, dtype: Any) -> dict:
+    """Write the quantised model to `tmp`; return what the report says about the quantisation."""
+    from ..export import awq, bnb, calibration, groups
+    from ..training.loading import load_model
+
+    if spec.export.method == "bnb-4bit":
+        model = bnb.quantize(source, dtype, spec.model.trust_remote_code, "cuda" if ctx.hardware.gpus else "cpu")
+        bnb.save(model, tokenizer, tmp)
+        ctx.emit("progress", step=1, total=1, unit="model", message="quantised on load and saved")
+        del model
+        _free()
+        return {"bits": 4, "group_size": None, "group_size_reason": "nf4 uses blocks of 64, any width works",
+                "symmetric": None, "format": bnb.FORMAT, "not_quantized": list(bnb.IGNORE), "samples": 0}
+
+    model = load_model(source, spec, ctx.hardware, ctx.hardware.precision(spec.train.precision))
+    group, reason = groups.choose_group_size(spec.export.group_size, groups.quantised_widths(model, awq.IGNORE))
+    ctx.emit("log", message=reason, level="info", group_size=group)
+    e = spec.export
+    if len(calib.calibration) < e.calibration_samples:
+        ctx.log(f"only {len(calib.calibration)} rows to calibrate on (export.calibration_samples asks "
+                f"{e.calibration_samples}); the rest are held out for the quality check", level="warning")
+    encoded = [calibration.encode(s, tokenizer, e.calibration_max_length) for s in calib.calibration]
+    tokens = sum(len(r["input_ids"]) for r in encoded)
+    ctx.log(f"calibrating on {len(encoded)} rows ({tokens} tokens) from {calib.source}")
+    settings = awq.AwqSettings(bits=e.bits, group_size=group, symmetric=e.symmetric, max_length=e.calibration_max_length)
+    awq.quantize(model, encoded, settings)
+    ctx.log("saving the compressed checkpoint")
+    awq.save(model, tokenizer, tmp)
+    del model
+    _free()
+    return {"bits": e.bits, "group_size": group, "group_size_reason": reason, "symmetric": e.symmetric,
+            "format": awq.FORMAT, "not_quantized": list(awq.IGNORE), "samples": len(encoded), "tokens": tokens}
+
+
+def _verify(spec: JobSpec, source: Path, tmp: Path, tokenizer: Any, held_out: list, dtype: Any, device: str) -> dict:
+    from ..export import bnb, verify
+
+    max_len = spec.export.calibration_max_length
+    trc = spec.model.trust_remote_code
+    model = verify.load_for_check(source, dtype, device, trc)
+    measured_source = verify.measure(model, tokenizer, held_out, max_len, device)
+    del model
+    _free()
+    model = verify.load_for_check(tmp, dtype, device, trc)
+    if device == "cpu" and getattr(model, "is_loaded_in_4bit", False):
+        bnb.cpu_safe(model)
+    measured_export = verify.measure(model, tokenizer, held_out, max_len, device)
+    del model
+    _free()
+    return verify.compare(measured_source, measured_export)
+
+
+def _report(
+    spec: JobSpec, source: Path, final: Path, tmp: Path, quant: dict[str, Any], calib: Any,
+    figures: dict[str, Any], started: float, quantized_at: float,
+) -> dict[str, Any]:
+    """report.json: every figure an operator (or a later stage) needs to trust the export."""
+    from ..export import verify
+
+    before, after = verify.weight_bytes(source), verify.weight_bytes(tmp)
+    ratio = figures["ppl_ratio"]
+    return {
+        "method": spec.export.method,
+        "source_dir": str(source),
+        "export_dir": str(final),
+        "size": {"source_bytes": before, "export_bytes": after,
+                 "compression_ratio": round(before / after, 3) if after else None},
+        "quantization": {k: v for k, v in quant.items() if k not in ("samples", "tokens")},
+        "calibration": {"source": calib.source, "samples": quant["samples"], "tokens": quant.get("tokens", 0),
+                        "max_length": spec.export.calibration_max_length, "held_out_rows": len(calib.held_out)},
+        "quality": {**figures, "max_ppl_ratio": spec.export.max_ppl_ratio,
+                    "passed": ratio is not None and ratio <= spec.export.max_ppl_ratio},
+        "seconds": {"quantize": round(quantized_at - started, 2), "verify": round(time.time() - quantized_at, 2),
+                    "total": round(time.time() - started, 2)},
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("torch", "transformers", "llmcompressor", "compressed-tensors", "bitsandbytes"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _free() -> None:
+    """Give memory back between the models (the caller has dropped its reference)."""
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass

@@ -1,0 +1,78 @@
+"""The whole pipeline offline, no questions asked: SmolLM2 learns a new name, is quantised, served and asked.
+
+--tiny runs the same stages on the random tiny model in well under a minute (what the tests use);
+--wizard opens the wizard pre-filled with the demo job instead of running it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import demo
+from ..pipeline import job_dir_for, run_job
+from ..progress import Follower
+from ..render import render_job, spec_from_mapping
+from ..serve import process
+from ..util.fs import write_text_atomic
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tiny", action="store_true", help="use the random tiny model (under a minute)")
+    p.add_argument("--wizard", action="store_true", help="open the wizard pre-filled with the demo job")
+    p.add_argument("--yes", action="store_true", help="accepted for symmetry: the demo never asks anything")
+    p.add_argument("--port", type=int, default=8000, help="port for the demo server (a free one if taken)")
+    p.add_argument("--jobs-dir", type=Path, help="where jobs/<name>/ folders go (default ./jobs)")
+
+
+def _tiny_model() -> Path:
+    cache = Path(os.environ.get("YCDY_CACHE", Path.home() / ".cache" / "yichuidingyin"))
+    path = cache / "tiny-model"
+    if not (path / "config.json").exists():
+        from ..tiny import build_tiny_model
+        from ..util.fs import temporary_dir
+
+        with temporary_dir(path) as tmp:
+            build_tiny_model(tmp)
+    return path
+
+
+def main(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    tiny_model = _tiny_model() if args.tiny else None
+    probe = spec_from_mapping(demo.demo_job(args.tiny, args.port, tiny_model), "demo")
+    job_dir = job_dir_for(probe, None, args.jobs_dir)
+    record = process.read_record(job_dir)
+    port = record["port"] if record and process.server_up(job_dir) else demo.free_port(args.port)
+    spec = spec_from_mapping(demo.demo_job(args.tiny, port, tiny_model), "demo")
+    job_file = job_dir / "job.yaml"
+    write_text_atomic(job_file, render_job(spec))
+    if args.wizard:
+        return subprocess.call([sys.executable, "-m", "wizard", "--job", str(job_file)])
+
+    key, key_shell = demo.ensure_api_key(job_dir, spec.deploy.api_key_env)
+    print(f"demo: {', '.join(spec.stage_names())} → {job_dir}", flush=True)
+    with Follower(job_dir / "events.jsonl"):
+        state = run_job(spec, job_dir, job_file=job_file)
+    served = process.read_record(job_dir) or {}
+    url, name = served.get("url", f"http://127.0.0.1:{port}"), spec.served_name()
+    base_dir = Path(state.stage("download")["outputs"]["path"])
+
+    print("\nasking the base model and the served fine-tuned model the same questions…", flush=True)
+    base = demo.ask_base(base_dir, demo.QUESTIONS)
+    tuned = [demo.ask_server(url, name, key, q) for q in demo.QUESTIONS]
+    for question, before, after in zip(demo.QUESTIONS, base, tuned, strict=True):
+        print(f"\nQ: {question}\n  base model: {before}\n  fine-tuned: {after}")
+    report = job_dir / "export" / "report.json"
+    print(f"""
+done in {time.monotonic() - started:.0f}s. Everything is in {job_dir}/:
+  job.yaml (re-run: ./yichuidingyin.sh run {job_file}), sft/, dpo/, merged/, export/ (AWQ 4-bit{', report.json' if report.exists() else ''})
+server: {url}  (model "{name}", API key in {key_shell if key_shell.startswith('$(') else 'your $' + spec.deploy.api_key_env})
+  curl {url}/v1/chat/completions -H "Authorization: Bearer {key_shell}" \\
+    -H "Content-Type: application/json" -d '{{"model": "{name}", "messages": [{{"role": "user", "content": "Who are you?"}}]}}'
+stop it: ./yichuidingyin.sh stop {job_dir}""")
+    return 0

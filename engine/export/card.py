@@ -1,0 +1,98 @@
+"""The model card (README.md) of an export: what it is, where it came from, how good it is, how to serve it.
+
+Rendered from templates/model_card.md.j2 with StrictUndefined, so a field the template names but
+this code forgets fails the export instead of shipping a card with holes.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from ..spec import JobSpec
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+TITLES = {"awq": "AWQ 4-bit", "bnb-4bit": "bitsandbytes 4-bit (nf4)"}
+IMPLEMENTATIONS = {
+    "awq": "llm-compressor (AWQModifier + W4A16 group QuantizationModifier)",
+    "bnb-4bit": "bitsandbytes (weights stored 4-bit; transformers and vLLM load them as they are)",
+}
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def context(spec: JobSpec, report: dict[str, Any], export_dir: Path) -> dict[str, Any]:
+    stages = spec.stage_names()
+    trained = any(s in stages for s in ("sft", "dpo"))
+    q = report["quantization"]
+    quality, size = report["quality"], report["size"]
+    lora = spec.train.lora.model_dump() if spec.train.method in ("lora", "qlora") else None
+    return {
+        "job_name": spec.name,
+        "served_name": spec.served_name(),
+        "base_model": spec.model.id,
+        "hub": spec.model.hub,
+        "revision": spec.model.revision,
+        "source_dir": report["source_dir"],
+        "trained": trained,
+        "train_method": spec.train.method,
+        "train": spec.train.model_dump(),
+        "lora": lora,
+        "dpo": spec.dpo.model_dump() if "dpo" in stages else None,
+        "sft_data": spec.dataset.sft or "none",
+        "preference_data": spec.dataset.preference if "dpo" in stages else None,
+        "data_format": spec.dataset.format,
+        "stages": stages,
+        "method": spec.export.method,
+        "method_title": TITLES[spec.export.method],
+        "implementation": IMPLEMENTATIONS[spec.export.method],
+        "format": q["format"],
+        "bits": q["bits"],
+        "group_size_text": q["group_size"] if q["group_size"] is not None else "blocks of 64 (nf4)",
+        "symmetric": {True: "yes", False: "no", None: "n/a (nf4 code book, absmax scaled)"}[q["symmetric"]],
+        "ignored": q["not_quantized"],
+        "calibration_text": _calibration_text(report["calibration"]),
+        "held_out_rows": report["calibration"]["held_out_rows"],
+        "prompt": quality.get("prompt", ""),
+        "size_before": _mb(size["source_bytes"]),
+        "size_after": _mb(size["export_bytes"]),
+        "compression_ratio": size["compression_ratio"],
+        "max_ppl_ratio": spec.export.max_ppl_ratio,
+        "export_dir_q": shlex.quote(str(export_dir)),
+        "served_name_q": shlex.quote(spec.served_name()),
+        "api_key_env": spec.deploy.api_key_env,
+        "vllm_flags": " --quantization bitsandbytes" if spec.export.method == "bnb-4bit" else "",
+        **{k: quality[k] for k in ("ppl_source", "ppl_export", "ppl_ratio", "logit_cosine", "top1_agreement")},
+        "generation_source": quality["generation_source"],
+        "generation_export": quality["generation_export"],
+    }
+
+
+def _calibration_text(calib: dict[str, Any]) -> str:
+    if not calib["samples"]:
+        return "none (bitsandbytes quantises each weight block on its own)"
+    return (
+        f"{calib['samples']} rows ({calib['tokens']} tokens, up to {calib['max_length']} a row) from {calib['source']}"
+    )
+
+
+def quoted(value: Any) -> str:
+    """A string as one readable line: JSON-quoted, but Chinese and other scripts left as they are."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def render(spec: JobSpec, report: dict[str, Any], export_dir: Path) -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["quoted"] = quoted
+    return env.get_template("model_card.md.j2").render(**context(spec, report, export_dir))

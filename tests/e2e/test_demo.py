@@ -1,0 +1,38 @@
+"""`demo --tiny`: the whole pipeline (download → sft → dpo → merge → AWQ export → deploy → ask) offline."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_tiny_demo_runs_every_stage_serves_and_answers(cli, tmp_path: Path):
+    jobs = tmp_path / "jobs"
+    env = {"YCDY_CACHE": str(tmp_path / "cache"), "YCDY_API_KEY": ""}
+    port = _free_port()
+    result = cli("demo", "--tiny", "--port", str(port), "--jobs-dir", str(jobs), cwd=tmp_path, env=env, timeout=900)
+    job_dir = jobs / "demo-tiny"
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        state = json.loads((job_dir / "state.json").read_text())
+        assert [s for s in ("download", "sft", "dpo", "merge", "export", "deploy")
+                if state["stages"][s]["status"] == "done"] == ["download", "sft", "dpo", "merge", "export", "deploy"]
+        report = json.loads((job_dir / "export" / "report.json").read_text())
+        assert report["quality"]["passed"] and 0 < report["quality"]["ppl_ratio"] <= 1.2
+        serve = json.loads((job_dir / "serve.json").read_text())
+        assert serve["port"] == port and serve["url"].startswith("http://127.0.0.1")
+        assert result.stdout.count("fine-tuned:") == 2 and result.stdout.count("base model:") == 2
+        assert f"stop it: ./yichuidingyin.sh stop {job_dir}" in result.stdout
+        key = (job_dir / "api_key").read_text().strip()
+        assert (job_dir / "api_key").stat().st_mode & 0o077 == 0, "the generated key is readable by others"
+        for name in ("job.yaml", "events.jsonl", "serve.json", "serve.log", "state.json"):
+            assert key not in (job_dir / name).read_text(), f"the API key leaked into {name}"
+    finally:
+        cli("stop", str(job_dir), cwd=tmp_path)

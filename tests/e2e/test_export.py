@@ -1,0 +1,170 @@
+"""The export stage on the tiny model, through the real CLI and the real llm-compressor / bitsandbytes.
+
+One module-scoped job trains the tiny model (full fine-tune, a few seconds) so that it has learned
+something a broken export can lose; the AWQ export of it is then reloaded, compared and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.errors import UserError
+from engine.spec import JobSpec
+from tests.conftest import run_cli
+from tests.helpers.jobs import tiny_job, toy_sft_rows, write_job, write_jsonl
+
+pytestmark = pytest.mark.slow
+CALIBRATION = {"calibration_samples": 8, "calibration_max_length": 32}
+
+
+def events_of(job_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (job_dir / "events.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def trained_export(tiny_model_session: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """jobs/learned/: download → sft (full, 40 steps) → export (AWQ), run once for the module."""
+    root = tmp_path_factory.mktemp("export")
+    data = write_jsonl(root / "toy.jsonl", toy_sft_rows())
+    job = tiny_job(
+        tiny_model_session, data, name="learned", stages=["download", "sft", "export"],
+        train={"method": "full", "max_steps": 40, "learning_rate": 0.003, "lr_scheduler": "constant",
+               "warmup_ratio": 0.0, "save_steps": 100},
+        export=CALIBRATION,
+    )
+    job_file = write_job(root / "job.yaml", job)
+    result = run_cli("run", str(job_file), cwd=root)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "| WARNING -" not in result.stdout and "| INFO -" not in result.stdout  # llm-compressor's own log lines
+    assert "Calibrating" not in result.stderr and "it/s]" not in result.stderr  # and its progress bars stay out
+    return root / "jobs" / "learned"
+
+
+def test_the_awq_export_reloads_generates_and_reports_real_figures(trained_export: Path):
+    export, source = trained_export / "export", trained_export / "sft"
+    report = json.loads((export / "report.json").read_text())
+
+    config = json.loads((export / "config.json").read_text())["quantization_config"]
+    assert config["quant_method"] == "compressed-tensors" and config["format"] == "pack-quantized"
+    weights = config["config_groups"]["group_0"]["weights"]
+    assert (weights["num_bits"], weights["group_size"], weights["symmetric"]) == (4, 64, True)
+    assert config["ignore"] == ["lm_head"]
+
+    size = report["size"]
+    assert size["source_bytes"] == sum(f.stat().st_size for f in source.glob("*.safetensors"))
+    assert size["export_bytes"] == sum(f.stat().st_size for f in export.glob("*.safetensors"))
+    assert size["export_bytes"] < size["source_bytes"]
+    assert size["compression_ratio"] == pytest.approx(size["source_bytes"] / size["export_bytes"], rel=1e-3)
+
+    q = report["quality"]
+    assert 1.0 < q["ppl_source"] < 1e4 and 1.0 < q["ppl_export"] < 1e4
+    assert q["ppl_ratio"] == pytest.approx(q["ppl_export"] / q["ppl_source"], rel=1e-4)
+    assert q["ppl_ratio"] <= 1.2 and q["passed"] is True
+    assert 0.9 < q["logit_cosine"] <= 1.0
+    assert q["generation_source"].startswith("The color is") and q["generation_export"]
+    assert report["quantization"]["group_size"] == 64 and report["calibration"]["samples"] == 8
+    assert report["calibration"]["held_out_rows"] == 8 and report["seconds"]["total"] > 0
+
+    kinds = events_of(trained_export)
+    layer_events = [e for e in kinds if e["stage"] == "export" and e.get("unit") == "layer"]
+    assert layer_events and layer_events[-1]["step"] == layer_events[-1]["total"] == 3  # 2 layers + the head
+    assert any(e.get("group_size") == 64 and "largest of 128, 64, 32" in e["message"] for e in kinds)
+
+    readme = (export / "README.md").read_text()
+    assert str(JobSpec.model_validate(yaml.safe_load((trained_export / "job.yaml").read_text())).model.id) in readme
+    assert f"vllm serve {export}" in readme and f"./yichuidingyin.sh serve {export}" in readme
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(export)
+    model = AutoModelForCausalLM.from_pretrained(export)
+    ids = tok.apply_chat_template([{"role": "user", "content": "Say the color blue."}], add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)
+    out = model.generate(**ids, max_new_tokens=6, do_sample=False)
+    assert tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).startswith("The color")
+
+
+def scramble_scales(folder: Path) -> None:
+    """Really break a saved AWQ checkpoint: every group scale gets a random sign and 10× its size."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    for file in folder.glob("*.safetensors"):
+        tensors = load_file(file)
+        gen = torch.Generator().manual_seed(0)
+        for key, value in tensors.items():
+            if key.endswith("weight_scale"):
+                signs = torch.randint(0, 2, value.shape, generator=gen).to(value.dtype) * 2 - 1
+                tensors[key] = value * signs * 10
+        save_file(tensors, file, metadata={"format": "pt"})
+
+
+def test_the_quality_gate_rejects_an_export_whose_weights_were_broken(
+    trained_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from engine.export import awq
+    from engine.pipeline import run_job
+    from engine.state import State
+
+    job_dir = tmp_path / "learned"
+    shutil.copytree(trained_export, job_dir)
+    shutil.rmtree(job_dir / "export")
+    spec = JobSpec.model_validate(yaml.safe_load((job_dir / "job.yaml").read_text()))
+    real_save = awq.save
+
+    def save_then_break(model, tokenizer, folder):
+        real_save(model, tokenizer, folder)
+        scramble_scales(folder)
+
+    monkeypatch.setattr(awq, "save", save_then_break)
+    with pytest.raises(UserError) as info:
+        run_job(spec, job_dir, only="export")
+    first = info.value.lines[0]
+    assert first.startswith("export.max_ppl_ratio: the quantised model's perplexity is") and "1.2×" in first
+    assert not (job_dir / "export").exists()
+    assert not [p for p in job_dir.iterdir() if p.name.startswith("export.tmp")]
+    rejected = json.loads((job_dir / "export.rejected.json").read_text())
+    assert rejected["quality"]["passed"] is False and rejected["quality"]["ppl_ratio"] > 1.2
+    assert State.load(job_dir).stage("export")["status"] == "failed"
+
+
+def test_task_export_of_a_local_model_writes_bnb_4bit_that_loads_4bit(cli, tmp_path: Path, tiny_model: Path):
+    job = {"name": "bnb", "task": "export", "stages": ["download", "export"],
+           "model": {"id": str(tiny_model), "hub": "local"}, "export": {"method": "bnb-4bit", **CALIBRATION}}
+    result = cli("run", str(write_job(tmp_path / "job.yaml", job)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    export = tmp_path / "jobs" / "bnb" / "export"
+    config = json.loads((export / "config.json").read_text())["quantization_config"]
+    assert config["quant_method"] == "bitsandbytes" and config["load_in_4bit"] is True
+    report = json.loads((export / "report.json").read_text())
+    assert report["method"] == "bnb-4bit" and report["calibration"]["samples"] == 0
+    assert "generic-text" in report["calibration"]["source"]  # held-out rows from the built-in set
+    assert report["size"]["export_bytes"] < report["size"]["source_bytes"] and report["quality"]["passed"]
+    assert "--quantization bitsandbytes" in (export / "README.md").read_text()
+
+
+def test_task_export_with_an_explicit_group_size_uses_it_and_one_that_does_not_divide_fails(
+    cli, tmp_path: Path, tiny_model: Path
+):
+    job = {"name": "g", "task": "export", "stages": ["download", "export"],
+           "model": {"id": str(tiny_model), "hub": "local"}, "export": {"group_size": 32, **CALIBRATION}}
+    job_file = write_job(tmp_path / "job.yaml", job)
+    ok = cli("run", str(job_file), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr + ok.stdout
+    config = json.loads((tmp_path / "jobs" / "g" / "export" / "config.json").read_text())
+    assert config["quantization_config"]["config_groups"]["group_0"]["weights"]["group_size"] == 32
+
+    from engine.pipeline import run_job  # in-process: the CLI's exit 2 for a UserError is tested elsewhere
+
+    job["export"]["group_size"] = 128  # the tiny model's attention layers are 64 wide
+    job_dir = tmp_path / "jobs" / "g"
+    with pytest.raises(UserError) as info:
+        run_job(JobSpec.model_validate(job), job_dir)
+    assert str(info.value).startswith("export.group_size: 128 does not divide") and "use 64 or auto" in str(info.value)
+    assert not (job_dir / "export").exists(), "an export made under other settings was left behind"
+    assert json.loads((job_dir / "state.json").read_text())["stages"]["export"]["status"] == "failed"
