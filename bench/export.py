@@ -110,8 +110,12 @@ def main() -> int:
           "| top-1 agreement | quantise + verify |")
     print("|---|---|---|---|---|---|---|---|")
     for method, report in reports.items():
-        extra = f", group {report['quantization']['group_size']}" if report["quantization"]["group_size"] else ""
-        print(row(f"{method}{extra}", report))
+        q = report["quantization"]
+        extra = f", group {q['group_size']}" if q["group_size"] else ""
+        print(row(f"{method} (shipped: {q['algorithm']}){extra}", report))
+    for name, figures in awq["quantization"].get("candidates", {}).items():
+        print(f"  candidate {name}: perplexity {figures['ppl_export']}, ratio {figures['ppl_ratio']}, "
+              f"logit cosine {figures['logit_cosine']}")
     print(f"\nprompt: {awq['quality']['prompt']!r}")
     print(f"source: {awq['quality']['generation_source']!r}")
     for method, report in reports.items():

@@ -48,8 +48,10 @@ def context(spec: JobSpec, report: dict[str, Any], export_dir: Path) -> dict[str
         "data_format": spec.dataset.format,
         "stages": stages,
         "method": spec.export.method,
-        "method_title": TITLES[spec.export.method],
-        "implementation": IMPLEMENTATIONS[spec.export.method],
+        "method_title": TITLES[spec.export.method] if q.get("algorithm") != "rtn" else "W4A16 4-bit (round-to-nearest)",
+        "implementation": IMPLEMENTATIONS[spec.export.method] if q.get("algorithm") != "rtn"
+        else "llm-compressor (W4A16 group QuantizationModifier; AWQModifier tried, see algorithm)",
+        "algorithm_text": _algorithm_text(q),
         "format": q["format"],
         "bits": q["bits"],
         "group_size_text": q["group_size"] if q["group_size"] is not None else "blocks of 64 (nf4)",
@@ -70,6 +72,19 @@ def context(spec: JobSpec, report: dict[str, Any], export_dir: Path) -> dict[str
         "generation_source": quality["generation_source"],
         "generation_export": quality["generation_export"],
     }
+
+
+def _algorithm_text(q: dict[str, Any]) -> str:
+    found = q.get("candidates")
+    if q.get("algorithm") == "nf4":
+        return "nf4 code book, absmax-scaled blocks"
+    if not found:
+        return "AWQ scales, then round-to-nearest"
+    awq, rtn = found["awq"]["ppl_ratio"], found["rtn"]["ppl_ratio"]
+    if q.get("algorithm") == "rtn":
+        return (f"round-to-nearest: AWQ's scales left perplexity at {awq}× the source's, plain rounding to the "
+                f"same groups at {rtn}×, so this one shipped")
+    return f"AWQ scales, then round-to-nearest (perplexity {awq}× the source's; plain rounding alone: {rtn}×)"
 
 
 def _calibration_text(calib: dict[str, Any]) -> str:

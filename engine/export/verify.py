@@ -110,6 +110,39 @@ def gate(figures: dict[str, Any], max_ratio: float, rejected: Path) -> None:
     )
 
 
+class Checker:
+    """Measures the source once, then any number of exported folders against it on the same rows."""
+
+    def __init__(self, source: Path, tokenizer: Any, rows: list[Sample], max_length: int, dtype: Any,
+                 device: str, trust_remote_code: bool) -> None:
+        self.source_dir, self.tokenizer, self.rows, self.max_length = source, tokenizer, rows, max_length
+        self.dtype, self.device, self.trust_remote_code = dtype, device, trust_remote_code
+        self._source: Measurement | None = None
+
+    def _measure(self, folder: Path) -> Measurement:
+        import gc
+
+        model = load_for_check(folder, self.dtype, self.device, self.trust_remote_code)
+        try:
+            return measure(model, self.tokenizer, self.rows, self.max_length, self.device)
+        finally:
+            del model
+            gc.collect()
+
+    def check(self, folder: Path) -> dict[str, Any]:
+        if self._source is None:
+            self._source = self._measure(self.source_dir)
+        return compare(self._source, self._measure(folder))
+
+
+def clearly_better(a: dict[str, Any], b: dict[str, Any], margin: float = 0.02) -> bool:
+    """Is export `a` closer to the source than `b` by more than `margin` of perplexity (not just noise)?
+    An overflowed perplexity (None) is never better and always beaten."""
+    if a["ppl_export"] is None:
+        return False
+    return b["ppl_export"] is None or a["ppl_export"] < b["ppl_export"] * (1 - margin)
+
+
 def load_for_check(folder: Path, dtype: Any, device: str, trust_remote_code: bool) -> Any:
     """Reload a folder exactly as a user would: transformers reads its quantization_config."""
     import json
@@ -124,6 +157,10 @@ def load_for_check(folder: Path, dtype: Any, device: str, trust_remote_code: boo
     )
     if device != "cpu" and not bnb:
         model = model.to(device)
+    if bnb and device == "cpu":
+        from .bnb import cpu_safe
+
+        cpu_safe(model)
     return model
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from ..spec import JobSpec
-from ..util.fs import temporary_dir, write_json_atomic, write_text_atomic
+from ..util.fs import TMP_MARK, temporary_dir, write_json_atomic, write_text_atomic
 from .contract import Context, StagePlan
 
 NAME = "export"
@@ -59,7 +60,7 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
         what = (
             f"AWQ {e.bits}-bit (W{e.bits}A16, group {e.group_size}, {'symmetric' if e.symmetric else 'asymmetric'}) "
             f"with llm-compressor, calibrated on {len(calib.calibration)} rows of {calib.source} "
-            f"(≤ {e.calibration_max_length} tokens)"
+            f"(≤ {e.calibration_max_length} tokens), checked against plain rounding to the same groups"
         )
     else:
         what = "bitsandbytes 4-bit (nf4, double quantisation), no calibration"
@@ -93,11 +94,18 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 
     libraries = ("llmcompressor",) if spec.export.method == "awq" else ()
     with progress.watched(ctx.emit, libraries=libraries) as watch, temporary_dir(final) as tmp:
-        quant = _quantize(spec, ctx, source, tmp, tokenizer, calib, dtype)
+        quant, settings = _quantize(spec, ctx, source, tmp, tokenizer, calib, dtype)
         quantized_at = time.time()
         watch.now("verifying against the source model")
         ctx.log(f"reloading {final.name}/ and comparing it with {source} on {len(calib.held_out)} held-out rows")
-        figures = _verify(spec, source, tmp, tokenizer, calib.held_out, dtype, device)
+        checker = verify.Checker(source, tokenizer, calib.held_out, spec.export.calibration_max_length, dtype, device,
+                                 spec.model.trust_remote_code)
+        figures = checker.check(tmp)
+        if settings is not None:
+            watch.now("round-to-nearest baseline")
+            baseline_at = time.time()
+            figures, quant = _against_rtn(spec, ctx, source, tmp, tokenizer, settings, quant, figures, checker)
+            quant["baseline_seconds"] = round(time.time() - baseline_at, 2)
         report = _report(spec, source, final, tmp, quant, calib, figures, started, quantized_at)
         ctx.emit(
             "metric",
@@ -122,8 +130,10 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
     return {"path": str(final), "report": str(final / REPORT), "ppl_ratio": figures["ppl_ratio"]}
 
 
-def _quantize(spec: JobSpec, ctx: Context, source: Path, tmp: Path, tokenizer: Any, calib: Any, dtype: Any) -> dict:
-    """Write the quantised model to `tmp`; return what the report says about the quantisation."""
+def _quantize(
+    spec: JobSpec, ctx: Context, source: Path, tmp: Path, tokenizer: Any, calib: Any, dtype: Any
+) -> tuple[dict[str, Any], Any]:
+    """Write the quantised model to `tmp`; return what the report says about it (and the AWQ settings)."""
     from ..export import awq, bnb, calibration, groups
     from ..training.loading import load_model
 
@@ -133,8 +143,9 @@ def _quantize(spec: JobSpec, ctx: Context, source: Path, tmp: Path, tokenizer: A
         ctx.emit("progress", step=1, total=1, unit="model", message="quantised on load and saved")
         del model
         _free()
-        return {"bits": 4, "group_size": None, "group_size_reason": "nf4 uses blocks of 64, any width works",
-                "symmetric": None, "format": bnb.FORMAT, "not_quantized": list(bnb.IGNORE), "samples": 0}
+        return {"algorithm": "nf4", "bits": 4, "group_size": None,
+                "group_size_reason": "nf4 uses blocks of 64, any width works", "symmetric": None,
+                "format": bnb.FORMAT, "not_quantized": list(bnb.IGNORE), "samples": 0}, None
 
     model = load_model(source, spec, ctx.hardware, ctx.hardware.precision(spec.train.precision))
     group, reason = groups.choose_group_size(spec.export.group_size, groups.quantised_widths(model, awq.IGNORE))
@@ -152,26 +163,46 @@ def _quantize(spec: JobSpec, ctx: Context, source: Path, tmp: Path, tokenizer: A
     awq.save(model, tokenizer, tmp)
     del model
     _free()
-    return {"bits": e.bits, "group_size": group, "group_size_reason": reason, "symmetric": e.symmetric,
-            "format": awq.FORMAT, "not_quantized": list(awq.IGNORE), "samples": len(encoded), "tokens": tokens}
+    return {"algorithm": "awq", "bits": e.bits, "group_size": group, "group_size_reason": reason,
+            "symmetric": e.symmetric, "format": awq.FORMAT, "not_quantized": list(awq.IGNORE),
+            "samples": len(encoded), "tokens": tokens}, settings
 
 
-def _verify(spec: JobSpec, source: Path, tmp: Path, tokenizer: Any, held_out: list, dtype: Any, device: str) -> dict:
-    from ..export import bnb, verify
+def _against_rtn(
+    spec: JobSpec, ctx: Context, source: Path, tmp: Path, tokenizer: Any, settings: Any,
+    quant: dict[str, Any], figures: dict[str, Any], checker: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Quantise by plain rounding to the same groups; it ships instead of AWQ only if clearly closer to the source."""
+    from ..export import awq, verify
+    from ..training.loading import load_model
 
-    max_len = spec.export.calibration_max_length
-    trc = spec.model.trust_remote_code
-    model = verify.load_for_check(source, dtype, device, trc)
-    measured_source = verify.measure(model, tokenizer, held_out, max_len, device)
-    del model
-    _free()
-    model = verify.load_for_check(tmp, dtype, device, trc)
-    if device == "cpu" and getattr(model, "is_loaded_in_4bit", False):
-        bnb.cpu_safe(model)
-    measured_export = verify.measure(model, tokenizer, held_out, max_len, device)
-    del model
-    _free()
-    return verify.compare(measured_source, measured_export)
+    rtn_dir = ctx.job_dir / f"export{TMP_MARK}rtn-{os.getpid()}"
+    shutil.rmtree(rtn_dir, ignore_errors=True)
+    try:
+        model = load_model(source, spec, ctx.hardware, ctx.hardware.precision(spec.train.precision))
+        awq.quantize_rtn(model, settings)
+        awq.save(model, tokenizer, rtn_dir)
+        del model
+        _free()
+        rtn = checker.check(rtn_dir)
+        brief = {name: {k: f[k] for k in ("ppl_export", "ppl_ratio", "logit_cosine")}
+                 for name, f in (("awq", figures), ("rtn", rtn))}
+        shown = f"AWQ {figures['ppl_ratio']}×, plain rounding {rtn['ppl_ratio']}× the source's perplexity"
+        if verify.clearly_better(rtn, figures):
+            ctx.log(f"{shown}: AWQ's scales made this model worse, so the plain-rounding export ships "
+                    "(same format and size)", level="warning")
+            for entry in tmp.iterdir():
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            for entry in rtn_dir.iterdir():
+                shutil.move(str(entry), str(tmp / entry.name))
+            return rtn, {**quant, "algorithm": "rtn", "candidates": brief}
+        ctx.log(f"{shown}: AWQ ships")
+        return figures, {**quant, "candidates": brief}
+    finally:
+        shutil.rmtree(rtn_dir, ignore_errors=True)
 
 
 def _report(
@@ -189,12 +220,14 @@ def _report(
         "export_dir": str(final),
         "size": {"source_bytes": before, "export_bytes": after,
                  "compression_ratio": round(before / after, 3) if after else None},
-        "quantization": {k: v for k, v in quant.items() if k not in ("samples", "tokens")},
+        "quantization": {k: v for k, v in quant.items() if k not in ("samples", "tokens", "baseline_seconds")},
         "calibration": {"source": calib.source, "samples": quant["samples"], "tokens": quant.get("tokens", 0),
                         "max_length": spec.export.calibration_max_length, "held_out_rows": len(calib.held_out)},
         "quality": {**figures, "max_ppl_ratio": spec.export.max_ppl_ratio,
                     "passed": ratio is not None and ratio <= spec.export.max_ppl_ratio},
-        "seconds": {"quantize": round(quantized_at - started, 2), "verify": round(time.time() - quantized_at, 2),
+        "seconds": {"quantize": round(quantized_at - started, 2),
+                    "rtn_baseline": quant.get("baseline_seconds", 0.0),
+                    "verify": round(time.time() - quantized_at - quant.get("baseline_seconds", 0.0), 2),
                     "total": round(time.time() - started, 2)},
         "versions": _versions(),
     }

@@ -68,6 +68,10 @@ def test_the_awq_export_reloads_generates_and_reports_real_figures(trained_expor
     assert 0.9 < q["logit_cosine"] <= 1.0
     assert q["generation_source"].startswith("The color is") and q["generation_export"]
     assert report["quantization"]["group_size"] == 64 and report["calibration"]["samples"] == 8
+    found = report["quantization"]["candidates"]  # AWQ and plain rounding, both measured
+    assert report["quantization"]["algorithm"] in ("awq", "rtn")
+    assert all(1.0 < found[k]["ppl_export"] < 1e4 for k in ("awq", "rtn"))
+    assert q["ppl_export"] == found[report["quantization"]["algorithm"]]["ppl_export"]
     assert report["calibration"]["held_out_rows"] == 8 and report["seconds"]["total"] > 0
 
     kinds = events_of(trained_export)
@@ -131,6 +135,34 @@ def test_the_quality_gate_rejects_an_export_whose_weights_were_broken(
     rejected = json.loads((job_dir / "export.rejected.json").read_text())
     assert rejected["quality"]["passed"] is False and rejected["quality"]["ppl_ratio"] > 1.2
     assert State.load(job_dir).stage("export")["status"] == "failed"
+
+
+def test_when_awq_loses_to_plain_rounding_the_rounded_export_ships_and_says_so(
+    trained_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from engine.export import awq
+    from engine.pipeline import run_job
+
+    job_dir = tmp_path / "learned"
+    shutil.copytree(trained_export, job_dir)
+    spec = JobSpec.model_validate(yaml.safe_load((job_dir / "job.yaml").read_text()))
+    real_save, calls = awq.save, []
+
+    def break_only_the_awq_candidate(model, tokenizer, folder):
+        real_save(model, tokenizer, folder)
+        calls.append(folder)
+        if len(calls) == 1:
+            scramble_scales(folder)
+
+    monkeypatch.setattr(awq, "save", break_only_the_awq_candidate)
+    run_job(spec, job_dir, only="export")
+    assert len(calls) == 2
+    report = json.loads((job_dir / "export" / "report.json").read_text())
+    assert report["quantization"]["algorithm"] == "rtn" and report["quality"]["passed"]
+    found = report["quantization"]["candidates"]
+    assert found["awq"]["ppl_ratio"] > 1.2 >= found["rtn"]["ppl_ratio"] == report["quality"]["ppl_ratio"]
+    assert "round-to-nearest: AWQ's scales left perplexity" in (job_dir / "export" / "README.md").read_text()
+    assert not [p for p in job_dir.iterdir() if p.name.startswith("export.tmp")]
 
 
 def test_task_export_of_a_local_model_writes_bnb_4bit_that_loads_4bit(cli, tmp_path: Path, tiny_model: Path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import UserError
-from engine.export import calibration, card, groups, texts
+from engine.export import calibration, card, groups, texts, verify
 from engine.spec import JobSpec
 from engine.stages import export as stage
 from tests.helpers.jobs import toy_sft_rows, write_jsonl
@@ -148,6 +148,25 @@ def test_a_bnb_card_tells_vllm_how_to_load_it(tmp_path: Path):
     spec = spec_of(tmp_path, method="bnb-4bit")
     text = card.render(spec, fake_report("bnb-4bit"), Path("/e"))
     assert "--quantization bitsandbytes" in text and "blocks of 64 (nf4)" in text
+
+
+def test_a_card_for_a_rounded_export_says_why_awq_did_not_ship(tmp_path: Path):
+    report = fake_report()
+    report["quantization"] |= {"algorithm": "rtn", "candidates": {
+        "awq": {"ppl_export": 87.3, "ppl_ratio": 1.54, "logit_cosine": 0.84},
+        "rtn": {"ppl_export": 63.6, "ppl_ratio": 1.12, "logit_cosine": 0.85}}}
+    text = card.render(spec_of(tmp_path), report, Path("/e"))
+    assert "W4A16 4-bit (round-to-nearest)" in text
+    assert "AWQ's scales left perplexity at 1.54× the source's, plain rounding to the same groups at 1.12×" in text
+
+
+def test_plain_rounding_replaces_awq_only_when_clearly_closer_to_the_source():
+    def f(ppl):
+        return {"ppl_export": ppl}
+
+    assert verify.clearly_better(f(63.6), f(87.3))
+    assert not verify.clearly_better(f(87.8), f(88.3))  # 0.6 %: noise, AWQ stays
+    assert verify.clearly_better(f(90.0), f(None)) and not verify.clearly_better(f(None), f(90.0))
 
 
 def test_the_card_template_has_no_holes(tmp_path: Path):
