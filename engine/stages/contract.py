@@ -8,6 +8,7 @@ A stage module has:
     plan(spec, ctx) -> StagePlan       what it will do; fast, no heavy imports
     run(spec, ctx) -> dict             does it; the dict is recorded in state.json
     current(spec, job_dir) -> bool     optional: False when outputs exist but no longer hold (a dead server)
+    train(spec, ctx, layout, prep)     training stages only: what every torchrun rank runs (run() launches it)
 No base class: the contract is small and each stage stays a plain module (torchtune's recipes).
 """
 

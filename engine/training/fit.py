@@ -6,14 +6,13 @@ only rank 0 writes files.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..stages.contract import Context
-from ..util.fs import TMP_MARK
+from ..util.fs import TMP_MARK, replace_dir
 from . import checkpoints
 from .callback import EventCallback
 from .launch import Layout
@@ -74,16 +73,6 @@ def save_final(trainer: Any, final: Path, tokenizer: Any, template: str | None) 
         tokenizer.save_pretrained(str(tmp))
         replace_dir(tmp, final)
     trainer.accelerator.wait_for_everyone()
-
-
-def replace_dir(tmp: Path, final: Path) -> None:
-    if final.exists():
-        old = final.with_name(f"{final.name}{TMP_MARK}old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def _report_rank(trainer: Any, steps: int) -> None:

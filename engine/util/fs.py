@@ -61,6 +61,11 @@ def temporary_dir(final: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    replace_dir(tmp, final)
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Put a finished folder in place of `final` by renames only, so there is never a half of either."""
     if final.exists():
         old = final.with_name(f"{final.name}{TMP_MARK}old-{os.getpid()}")
         os.replace(final, old)

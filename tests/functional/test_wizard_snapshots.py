@@ -13,28 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input
 
+from tests.functional.test_wizard import steady  # noqa: F401  (autouse: no blink, English, a private jobs folder)
 from wizard import i18n
 from wizard.app import WizardApp
 
 STORED = Path(__file__).parent / "snapshots"
-
-
-@pytest.fixture(autouse=True)
-def steady(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    original = Input.__init__
-
-    def init(self: Input, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.cursor_blink = False
-
-    monkeypatch.setattr(Input, "__init__", init)
-    monkeypatch.setenv("YCDY_JOBS_DIR", str(tmp_path / "jobs"))
-    monkeypatch.setenv("YCDY_WIZARD_NO_PLAN", "1")
-    monkeypatch.chdir(tmp_path)
-    yield
-    i18n.set_lang("en")
 
 
 async def _settle(pilot: Any, app: WizardApp, screen_id: str) -> None:
