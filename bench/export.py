@@ -120,6 +120,19 @@ def main() -> int:
     print(f"source: {awq['quality']['generation_source']!r}")
     for method, report in reports.items():
         print(f"{method}: {report['quality']['generation_export']!r}")
+    from bench._common import report as result_line
+
+    figures: dict[str, float | int | str] = {}
+    for method, rep in reports.items():
+        q = rep["quality"]
+        figures[f"{method}_shipped"] = rep["quantization"]["algorithm"]
+        figures[f"{method}_size_ratio"] = rep["size"]["compression_ratio"]
+        figures[f"{method}_ppl_ratio"] = q["ppl_ratio"]
+        figures[f"{method}_logit_cosine"] = q["logit_cosine"]
+        for name, cand in rep["quantization"].get("candidates", {}).items():
+            figures[f"{method}_candidate_{name}_ppl_ratio"] = cand["ppl_ratio"]
+    result_line(figures, [f"model: {label}; calibration {awq['calibration']['samples']} rows × "
+                          f"{args.max_length} tokens; source answers {awq['quality']['generation_source']!r}"])
     return 0
 
 

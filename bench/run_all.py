@@ -103,8 +103,12 @@ def main() -> int:
         for err in errors:
             sections += [f"- failed: {err}", ""]
     gpu = HERE / "GPU.md"
+    sections += ["## GPU check (bench/gpu_check.sh on a lent GPU)", ""]
     if gpu.exists():
-        sections += ["## GPU check (bench/gpu_check.sh on a lent GPU)", "", gpu.read_text().strip(), ""]
+        sections += [gpu.read_text().strip(), ""]
+    else:
+        sections += ["Not run yet: no GPU was lent to the sessions so far. `bash bench/gpu_check.sh` on an NVIDIA",
+                     "machine writes bench/GPU.md, which this file then includes.", ""]
     args.out.write_text("\n".join(sections).rstrip() + "\n")
     print(f"[bench] wrote {args.out}")
     return 0
