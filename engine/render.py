@@ -66,7 +66,8 @@ def _fields(model: type[BaseModel], data: dict[str, Any]) -> list[dict[str, Any]
     return out
 
 
-def _env() -> jinja2.Environment:
+def template_env() -> jinja2.Environment:
+    """The one Jinja setup for everything under templates/: undefined names are errors, nothing escaped."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
@@ -80,7 +81,7 @@ def _env() -> jinja2.Environment:
 def render_job(spec: JobSpec) -> str:
     """The commented job.yaml for this spec; loading it gives back an equal spec."""
     data = spec.model_dump(mode="json")
-    template = _env().get_template("job.yaml.j2")
+    template = template_env().get_template("job.yaml.j2")
     return template.render(spec=data, fields=_fields(JobSpec, data))
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from ..spec import JobSpec
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 TITLES = {"awq": "AWQ 4-bit", "bnb-4bit": "bitsandbytes 4-bit (nf4)"}
 IMPLEMENTATIONS = {
     "awq": "llm-compressor (AWQModifier + W4A16 group QuantizationModifier)",
@@ -101,13 +100,8 @@ def quoted(value: Any) -> str:
 
 
 def render(spec: JobSpec, report: dict[str, Any], export_dir: Path) -> str:
-    import jinja2
+    from ..render import template_env
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    env = template_env()
     env.filters["quoted"] = quoted
     return env.get_template("model_card.md.j2").render(**context(spec, report, export_dir))

@@ -129,14 +129,11 @@ def torchrun_argv(layout: Layout, job_dir: Path, stage: str) -> list[str]:
 
 def render_settings(layout: Layout, spec: JobSpec, stage: str, command: list[str], layer_classes: list[str]) -> str:
     """The strategy's settings file (YAML, commented) from templates/launch/<strategy>.yaml.j2."""
-    import jinja2
+    from ..render import template_env, yaml_value
 
-    from ..render import yaml_value
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
+    env = template_env()
     env.filters["v"] = yaml_value
-    template = env.get_template(f"{layout.strategy}.yaml.j2")
+    template = env.get_template(f"launch/{layout.strategy}.yaml.j2")
     return template.render(
         job=spec.name,
         stage=stage,

@@ -8,26 +8,10 @@ from pathlib import Path
 import pytest
 
 from engine.data.sft import load_sft
-from engine.errors import UserError
-from engine.spec import JobSpec
+from tests.helpers.data import HI, YO, problems_of, spec_for
 from tests.helpers.jobs import write_jsonl
 
-HI = {"role": "user", "content": "hi"}
-YO = {"role": "assistant", "content": "yo"}
 CHAT = [HI, YO]
-
-
-def spec_for(sft: str, **dataset) -> JobSpec:
-    return JobSpec.model_validate(
-        {"name": "t", "task": "sft", "model": {"id": "m", "hub": "local"}, "dataset": {"sft": sft, **dataset}}
-    )
-
-
-def problems_of(spec: JobSpec) -> list[str]:
-    with pytest.raises(UserError) as info:
-        load_sft(spec)
-    return info.value.lines
-
 
 ROWS = {
     "messages": {"messages": CHAT, "system": "Be kind."},

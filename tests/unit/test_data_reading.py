@@ -8,23 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.data.sft import load_sft
-from engine.errors import UserError
-from engine.spec import JobSpec
-
-HI = {"role": "user", "content": "hi"}
-YO = {"role": "assistant", "content": "yo"}
-
-
-def spec_for(sft: str, **dataset) -> JobSpec:
-    return JobSpec.model_validate(
-        {"name": "t", "task": "sft", "model": {"id": "m", "hub": "local"}, "dataset": {"sft": sft, **dataset}}
-    )
-
-
-def problems_of(spec: JobSpec) -> list[str]:
-    with pytest.raises(UserError) as info:
-        load_sft(spec)
-    return info.value.lines
+from tests.helpers.data import HI, YO, problems_of, spec_for
 
 
 def good(i: int = 0) -> dict:
