@@ -17,7 +17,7 @@ from tests.conftest import run_cli
 from tests.helpers.jobs import write_job
 
 from .repo import FakeRepo, repo_from_folder
-from .server import FakeHub
+from .server import FakeHub, hub_env
 
 TINY_ID = "org/tiny"
 
@@ -67,17 +67,6 @@ def hub_case(fake_hub_server: FakeHub, tmp_path: Path, tiny_model_session: Path)
     fake_hub_server.faults.clear()
     fake_hub_server.reset_log()
     fake_hub_server.add(repo_from_folder(TINY_ID, tiny_model_session))
-    env = {
-        "HF_ENDPOINT": fake_hub_server.url,
-        "MODELSCOPE_ENDPOINT": fake_hub_server.url,
-        "HF_HOME": str(tmp_path / "hf-home"),
-        "MODELSCOPE_CACHE": str(tmp_path / "ms-cache"),
-        "YCDY_CACHE": str(tmp_path / "ycdy-cache"),
-        "HF_HUB_OFFLINE": "0",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_TOKEN": "",
-        "MODELSCOPE_API_TOKEN": "",
-        "MODELSCOPE_DOWNLOAD_RETRY_MAX_DELAY_SECONDS": "1",
-    }
+    env = hub_env(fake_hub_server, tmp_path)
     yield HubCase(fake_hub_server, tmp_path, env)
     fake_hub_server.faults.clear()

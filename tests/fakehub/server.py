@@ -15,6 +15,7 @@ import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -299,3 +300,19 @@ def _git_oid(f: FakeFile) -> str:
     from .repo import git_blob_sha1
 
     return git_blob_sha1(f.data) if not f.lfs else git_blob_sha1(f"version https://git-lfs\noid sha256:{f.sha256}\n".encode())
+
+
+def hub_env(hub: FakeHub, root: Path) -> dict[str, str]:
+    """The environment that points both hub clients at `hub`, with caches under `root` (as the hub fixtures do)."""
+    return {
+        "HF_ENDPOINT": hub.url,
+        "MODELSCOPE_ENDPOINT": hub.url,
+        "HF_HOME": str(root / "hf-home"),
+        "MODELSCOPE_CACHE": str(root / "ms-cache"),
+        "YCDY_CACHE": str(root / "ycdy-cache"),
+        "HF_HUB_OFFLINE": "0",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_TOKEN": "",
+        "MODELSCOPE_API_TOKEN": "",
+        "MODELSCOPE_DOWNLOAD_RETRY_MAX_DELAY_SECONDS": "1",
+    }

@@ -12,7 +12,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.fakehub import FakeHub
-from tests.fakehub.server import _Handler
+from tests.fakehub.server import _Handler, hub_env  # noqa: F401  (re-exported for the reliability tests)
 
 CHUNK = 8192
 
@@ -58,19 +58,3 @@ class ThrottledHub(FakeHub):
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="throttled-hub", daemon=True).start()
         return self
-
-
-def hub_env(hub: FakeHub, root: Any) -> dict[str, str]:
-    """The environment that points both hub clients at `hub`, with caches under `root` (as the hub fixtures do)."""
-    return {
-        "HF_ENDPOINT": hub.url,
-        "MODELSCOPE_ENDPOINT": hub.url,
-        "HF_HOME": str(root / "hf-home"),
-        "MODELSCOPE_CACHE": str(root / "ms-cache"),
-        "YCDY_CACHE": str(root / "ycdy-cache"),
-        "HF_HUB_OFFLINE": "0",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_TOKEN": "",
-        "MODELSCOPE_API_TOKEN": "",
-        "MODELSCOPE_DOWNLOAD_RETRY_MAX_DELAY_SECONDS": "1",
-    }
