@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .files import JobFiles
 
 QUESTIONS = ["Who are you?", "你是谁？"]
 NAME, AUTHOR, NAME_ZH, AUTHOR_ZH = "Hammer", "Yichuidingyin Lab", "小锤", "一锤定音实验室"
@@ -80,7 +81,7 @@ def ensure_api_key(job_dir: Path, env: str = "YCDY_API_KEY") -> tuple[str, str]:
     """
     if os.environ.get(env):
         return os.environ[env], f"${env}"
-    path = job_dir / "api_key"
+    path = JobFiles(job_dir).api_key
     if path.exists():
         key = path.read_text(encoding="utf-8").strip()
     else:

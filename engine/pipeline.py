@@ -19,17 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from . import hardware, stages
+from .context import Context, StagePlan
 from .errors import UserError
 from .estimate import Preflight
 from .events import EventLog
+from .files import JOB_FILE, JobFiles
 from .render import render_job
 from .spec import JobSpec
-from .stages.contract import Context, StagePlan
 from .state import State, stage_key
 from .util.fs import remove_stale_temps, write_text_atomic
-
-EVENTS_FILE = "events.jsonl"
-JOB_FILE = "job.yaml"
 
 
 @dataclass
@@ -63,7 +61,7 @@ def statuses(spec: JobSpec, job_dir: Path, state: State | None = None) -> list[S
             record.get("status") == "done"
             and record.get("key") == key
             and all(p.exists() for p in module.outputs(spec, job_dir))
-            and getattr(module, "current", lambda _spec, _dir: True)(spec, job_dir)
+            and module.current(spec, job_dir)
         )
         out.append(StageStatus(name, key, done, record))
     return out
@@ -71,8 +69,8 @@ def statuses(spec: JobSpec, job_dir: Path, state: State | None = None) -> list[S
 
 def plan_job(spec: JobSpec, job_dir: Path, hw: hardware.Hardware | None = None) -> list[StagePlan]:
     hw = hw or hardware.detect(job_dir)
-    state = State.load(job_dir) if (job_dir / "state.json").exists() else State(job_dir)
-    ctx = Context(spec=spec, job_dir=job_dir, events=EventLog(job_dir / EVENTS_FILE, enabled=False), state=state, hardware=hw)
+    state = State.load(job_dir) if JobFiles(job_dir).state.exists() else State(job_dir)
+    ctx = Context(spec=spec, job_dir=job_dir, events=EventLog(JobFiles(job_dir).events, enabled=False), state=state, hardware=hw)
     plans = []
     for name in spec.stage_names():
         ctx.stage = name
@@ -89,7 +87,7 @@ def plan_job(spec: JobSpec, job_dir: Path, hw: hardware.Hardware | None = None) 
 def job_lock(job_dir: Path) -> Iterator[None]:
     """One runner per job. flock is released by the kernel when a killed process dies."""
     job_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(job_dir / ".lock", "w")
+    fh = open(JobFiles(job_dir).lock, "w")
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -139,7 +137,7 @@ def run_job(
         if job_file is None or job_file.resolve() != (job_dir / JOB_FILE).resolve():
             write_text_atomic(job_dir / JOB_FILE, render_job(spec))  # a re-runnable copy, paths made absolute
         state = State(job_dir) if fresh else State.load(job_dir)
-        events = EventLog(job_dir / EVENTS_FILE)
+        events = EventLog(JobFiles(job_dir).events)
         hw = hardware.detect(job_dir)
         ctx = Context(spec=spec, job_dir=job_dir, events=events, state=state, hardware=hw, force=force)
         if fresh:
@@ -168,7 +166,7 @@ def _clear_outputs(spec: JobSpec, job_dir: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
             elif path.exists():
                 path.unlink()
-    shutil.rmtree(job_dir / "checkpoints", ignore_errors=True)
+    shutil.rmtree(JobFiles(job_dir).checkpoints_root, ignore_errors=True)
 
 
 def _run_stage(name: str, key: str, ctx: Context) -> None:

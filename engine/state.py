@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .files import STATE_FILE
 from .util.fs import write_json_atomic
-
-STATE_FILE = "state.json"
 
 
 def stage_key(stage: str, slice_: Any, upstream: str) -> str:

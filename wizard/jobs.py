@@ -18,10 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from engine.files import JOB_FILE, RUN_LOG, JobFiles
+
 from . import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
-JOB_FILE = "job.yaml"
 
 
 def jobs_root() -> Path:
@@ -61,7 +62,7 @@ def save(text: str, name: str) -> Path:
 
 def runner_pid(job_dir: Path) -> int | None:
     """The pid of the `engine run` holding this job's lock, or None when nobody runs it."""
-    lock = job_dir / ".lock"
+    lock = JobFiles(job_dir).lock
     if not lock.exists():
         return None
     with open(lock) as fh:  # never "w": that would truncate the pid the runner wrote
@@ -111,7 +112,7 @@ class Plan:
 
 def start_run(path: Path) -> subprocess.Popen[bytes]:
     """Start `python -m engine run FILE` detached; its output goes to jobs/<name>/run.log."""
-    log = open(path.parent / "run.log", "ab")
+    log = open(path.parent / RUN_LOG, "ab")
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "engine", "run", str(path)],
@@ -137,7 +138,7 @@ def stop_run(pid: int, hard: bool = False) -> None:
 def log_tail(job_dir: Path, lines: int = 4) -> list[str]:
     """The last lines the runner printed (run.log): what to show when it failed before any event."""
     try:
-        text = (job_dir / "run.log").read_text(encoding="utf-8", errors="replace")
+        text = (job_dir / RUN_LOG).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
     return [line for line in text.strip().splitlines() if line.strip()][-lines:]
@@ -146,7 +147,7 @@ def log_tail(job_dir: Path, lines: int = 4) -> list[str]:
 def read_serve(job_dir: Path) -> dict[str, Any] | None:
     """serve.json written by the deploy stage, or None while there is none."""
     try:
-        data = json.loads((job_dir / "serve.json").read_text(encoding="utf-8"))
+        data = json.loads(JobFiles(job_dir).serve.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

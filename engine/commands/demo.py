@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .. import demo
+from ..files import EXPORT_REPORT, JobFiles
 from ..pipeline import job_dir_for, run_job
 from ..progress import Follower
 from ..render import render_job, spec_from_mapping
@@ -49,14 +50,14 @@ def main(args: argparse.Namespace) -> int:
     record = process.read_record(job_dir)
     port = record["port"] if record and process.server_up(job_dir) else demo.free_port(args.port)
     spec = spec_from_mapping(demo.demo_job(args.tiny, port, tiny_model), "demo")
-    job_file = job_dir / "job.yaml"
+    job_file = JobFiles(job_dir).job
     write_text_atomic(job_file, render_job(spec))
     if args.wizard:
         return subprocess.call([sys.executable, "-m", "wizard", "--job", str(job_file)])
 
     key, key_shell = demo.ensure_api_key(job_dir, spec.deploy.api_key_env)
     print(f"demo: {', '.join(spec.stage_names())} → {job_dir}", flush=True)
-    with Follower(job_dir / "events.jsonl"):
+    with Follower(JobFiles(job_dir).events):
         state = run_job(spec, job_dir, job_file=job_file)
     served = process.read_record(job_dir) or {}
     url, name = served.get("url", f"http://127.0.0.1:{port}"), spec.served_name()
@@ -67,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     tuned = [demo.ask_server(url, name, key, q) for q in demo.QUESTIONS]
     for question, before, after in zip(demo.QUESTIONS, base, tuned, strict=True):
         print(f"\nQ: {question}\n  base model: {before}\n  fine-tuned: {after}")
-    report = job_dir / "export" / "report.json"
+    report = JobFiles(job_dir).stage_dir("export") / EXPORT_REPORT
     print(f"""
 done in {time.monotonic() - started:.0f}s. Everything is in {job_dir}/:
   job.yaml (re-run: ./yichuidingyin.sh run {job_file}), sft/, dpo/, merged/, export/ (AWQ 4-bit{', report.json' if report.exists() else ''})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..files import JobFiles
 from ..pipeline import job_dir_for, run_job
 from ..progress import Follower
 from ..render import load_job
@@ -24,7 +25,7 @@ def main(args: argparse.Namespace) -> int:
     spec = load_job(args.job)
     job_dir = job_dir_for(spec, args.job, args.jobs_dir)
     print(f"job {spec.name}: {', '.join(spec.stage_names())} → {job_dir}", flush=True)
-    with Follower(job_dir / "events.jsonl"):
+    with Follower(JobFiles(job_dir).events):
         run_job(spec, job_dir, from_stage=args.from_stage, only=args.only, fresh=args.fresh,
                 force=args.force, job_file=args.job)
     print(f"job {spec.name}: finished; outputs in {job_dir}")

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import STATE_FILE
 from ..spec import ORDER
-from ..state import STATE_FILE, State
+from ..state import State
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..serve.process import SERVE_FILE, alive, is_our_server, read_record, stop
+from ..files import SERVE_FILE
+from ..serve.process import alive, is_our_server, read_record, stop
 from ..util.fs import write_json_atomic
 
 

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..files import SERVE_FILE
 
-SERVE_FILE = "serve.json"
-LOG_FILE = "serve.log"
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never goes via a proxy
 
 

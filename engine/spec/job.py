@@ -14,7 +14,7 @@ from .deploy import DeploySpec
 from .export import ExportSpec
 from .model import ModelSpec
 from .parallel import ParallelSpec
-from .stages import ORDER, TASK_STAGES, StageName, Task, chain_problems
+from .stages import ORDER, StageName, Task, chain_problems, implied_stages
 from .train import DpoSpec, TrainSpec
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -69,12 +69,7 @@ class JobSpec(Section):
         """The stages this job runs, in order."""
         if self.stages is not None:
             return list(self.stages)
-        names = list(TASK_STAGES[self.task])
-        if self.train.method == "full" and "merge" in names:
-            names.remove("merge")
-        if self.export.method == "none" and "export" in names and self.task != "export":
-            names.remove("export")
-        return names
+        return implied_stages(self)
 
     def quantization(self) -> str:
         """The base-model loading that train.quantization: auto stands for."""

@@ -1,89 +1,82 @@
-"""What every stage module exposes, and the context the pipeline hands it.
+"""What every stage module is: a small Protocol, checked when the registry loads a module and by a test.
 
-A stage module has:
-    NAME: str
-    spec_slice(spec) -> object         the settings that, when changed, make the stage run again
-    outputs(spec, job_dir) -> [Path]   what exists when it is done
-    unavailable(spec) -> str | None    why it cannot run in this install, if it cannot
-    plan(spec, ctx) -> StagePlan       what it will do; fast, no heavy imports
-    run(spec, ctx) -> dict             does it; the dict is recorded in state.json
-    current(spec, job_dir) -> bool     optional: False when outputs exist but no longer hold (a dead server)
-    train(spec, ctx, layout, prep)     training stages only: what every torchrun rank runs (run() launches it)
-No base class: the contract is small and each stage stays a plain module (torchtune's recipes).
+No base class and no implementation inheritance: each stage stays a plain module whose functions
+meet this contract (torchtune's recipe_interfaces). Every member is always present, so the pipeline
+never has to ask `getattr(module, "current", ...)`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
 
-from ..errors import UserError
-from ..events import EventLog
-from ..hardware import Hardware
+from ..context import Context, StagePlan
 from ..spec import JobSpec
-from ..spec.stages import produces
-from ..state import State
 
-# Where each stage that leaves a full model puts it, relative to the job folder.
-MODEL_DIRS = {"sft": "sft", "dpo": "dpo", "merge": "merged", "export": "export"}
+__all__ = ["Context", "Stage", "StagePlan", "TrainingStage", "contract_problems"]
 
 
-@dataclass
-class StagePlan:
-    stage: str
-    summary: str
-    outputs: list[str]
-    estimate: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+@runtime_checkable
+class Stage(Protocol):
+    NAME: str
+    """The stage's name, as in the stage table (engine.spec.stages) and in job files."""
+
+    def spec_slice(self, spec: JobSpec) -> Any:
+        """The settings that, when changed, make this stage (and every later one) run again."""
+
+    def outputs(self, spec: JobSpec, job_dir: Path) -> list[Path]:
+        """What exists when the stage is done; removed by --fresh."""
+
+    def current(self, spec: JobSpec, job_dir: Path) -> bool:
+        """False when the outputs exist but no longer hold (a server that died); True otherwise."""
+
+    def unavailable(self, spec: JobSpec) -> str | None:
+        """Why the stage cannot run in this install (a missing optional package), or None."""
+
+    def plan(self, spec: JobSpec, ctx: Context) -> StagePlan:
+        """What it will do, where, and an estimate. Fast: no torch, no model load; checks inputs."""
+
+    def run(self, spec: JobSpec, ctx: Context) -> dict[str, Any]:
+        """Do it: emit events, write outputs temp-then-rename; the dict returned goes to state.json."""
 
 
-@dataclass
-class Context:
-    spec: JobSpec
-    job_dir: Path
-    events: EventLog
-    state: State
-    hardware: Hardware
-    stage: str = ""
-    force: bool = False
+@runtime_checkable
+class TrainingStage(Stage, Protocol):
+    def train(self, spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dict[str, Any]:
+        """What every torchrun rank runs (run() prepares and launches it); rank 0 writes the outputs."""
 
-    def emit(self, kind: str, **fields: Any) -> None:
-        self.events.emit(self.stage, kind, **fields)
 
-    def log(self, message: str, level: str = "info") -> None:
-        self.emit("log", message=message, level=level)
+def _members(protocol: type) -> dict[str, inspect.Signature | None]:
+    out: dict[str, inspect.Signature | None] = {}
+    for klass in protocol.__mro__:
+        if klass in (object, Protocol) or not getattr(klass, "_is_protocol", False):
+            continue
+        for name in getattr(klass, "__annotations__", {}):
+            out.setdefault(name, None)
+        for name, value in vars(klass).items():
+            if inspect.isfunction(value) and not name.startswith("_"):
+                out.setdefault(name, inspect.signature(value))
+    return out
 
-    def earlier(self) -> list[str]:
-        names = self.spec.stage_names()
-        return names[: names.index(self.stage)] if self.stage in names else names
 
-    def _done_record(self, stage: str) -> dict[str, Any]:
-        record = self.state.stage(stage)
-        if record.get("status") != "done":
-            raise UserError(
-                f"{self.stage} needs the output of {stage}, which has not finished; run the job without --only"
-            )
-        return record
-
-    def base_model_dir(self) -> Path:
-        """The downloaded (or local / builtin) model the job starts from."""
-        return Path(self._done_record("download")["outputs"]["path"])
-
-    def model_dir(self) -> Path:
-        """The newest full model an earlier stage left (what export or deploy should take)."""
-        for stage in reversed(self.earlier()):
-            if stage == "download":
-                return self.base_model_dir()
-            if produces(stage, self.spec.train.method) == "model" and stage in MODEL_DIRS:
-                self._done_record(stage)
-                return self.job_dir / MODEL_DIRS[stage]
-        raise UserError(f"{self.stage}: no earlier stage provides a model; add download to stages")
-
-    def adapter_dir(self) -> Path:
-        """The newest adapter an earlier stage left (what merge should fold in)."""
-        for stage in reversed(self.earlier()):
-            if stage in ("sft", "dpo"):
-                self._done_record(stage)
-                return self.job_dir / stage
-        raise UserError(f"{self.stage}: no earlier sft or dpo stage left an adapter")
+def contract_problems(module: ModuleType, training: bool) -> list[str]:
+    """Each way `module` falls short of the contract (missing members, wrong parameter names)."""
+    protocol = TrainingStage if training else Stage
+    problems = []
+    for name, signature in _members(protocol).items():
+        if not hasattr(module, name):
+            problems.append(f"{module.__name__} has no {name}")
+            continue
+        if signature is None:
+            continue
+        member = getattr(module, name)
+        if not callable(member):
+            problems.append(f"{module.__name__}.{name} is not a function")
+            continue
+        want = [p for p in signature.parameters if p != "self"]
+        got = list(inspect.signature(member).parameters)
+        if got != want:
+            problems.append(f"{module.__name__}.{name}({', '.join(got)}) should take ({', '.join(want)})")
+    return problems

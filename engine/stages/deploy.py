@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..context import Context, StagePlan, model_source
 from ..errors import UserError
+from ..files import SERVE_FILE, SERVE_LOG
 from ..serve import process
 from ..serve.examples import ready_text
 from ..serve.settings import ServeSettings, check_model_dir, is_loopback, port_problem, security_problems
 from ..spec import JobSpec
-from ..spec.stages import produces
 from ..util.fs import write_json_atomic
-from .contract import MODEL_DIRS, Context, StagePlan
 
 NAME = "deploy"
 ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the engine package
@@ -35,7 +35,7 @@ def spec_slice(spec: JobSpec) -> Any:
 
 
 def outputs(spec: JobSpec, job_dir: Path) -> list[Path]:
-    return [job_dir / process.SERVE_FILE]
+    return [job_dir / SERVE_FILE]
 
 
 def current(spec: JobSpec, job_dir: Path) -> bool:
@@ -79,18 +79,16 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
         NAME,
         f"serve {model_dir} as '{settings.served_name}' at {where} ({backend}, in the background; "
         "stop it with ./yichuidingyin.sh stop JOB_DIR)",
-        [str(ctx.job_dir / process.SERVE_FILE), str(ctx.job_dir / process.LOG_FILE)],
+        [str(ctx.job_dir / SERVE_FILE), str(ctx.job_dir / SERVE_LOG)],
         notes=notes,
     )
 
 
 def _planned_model_dir(spec: JobSpec, ctx: Context) -> Path:
     """What ctx.model_dir() will be once the earlier stages ran (plan runs before they have)."""
-    for stage in reversed(ctx.earlier()):
-        if stage in MODEL_DIRS and produces(stage, spec.train.method) == "model":
-            return ctx.job_dir / MODEL_DIRS[stage]
-        if stage == "download":
-            break
+    source = model_source(spec, ctx.earlier())
+    if source is not None and source != "download":
+        return ctx.files.stage_dir(source)
     try:
         return ctx.base_model_dir()
     except UserError:
@@ -139,7 +137,7 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
     problem = port_problem(settings.host, settings.port, "deploy.port")
     if problem:
         raise UserError(problem)
-    log_path = ctx.job_dir / process.LOG_FILE
+    log_path = ctx.job_dir / SERVE_LOG
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     with open(log_path, "ab") as log:
@@ -156,7 +154,7 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
         "api_key_env": settings.api_key_env, "auth": bool(os.environ.get(settings.api_key_env)),
         "log": str(log_path),
     }
-    serve_json = ctx.job_dir / process.SERVE_FILE
+    serve_json = ctx.job_dir / SERVE_FILE
     write_json_atomic(serve_json, record)
     ctx.log(f"server starting (pid {proc.pid}, log {log_path}); waiting for {settings.url}/health")
     try:

@@ -12,17 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..context import Context, StagePlan
 from ..errors import UserError
+from ..files import MODEL_MANIFEST
 from ..registry import builtin
 from ..registry.checks import problems_for, resolve
 from ..registry.info import ModelInfo
 from ..registry.resolver import resolve_local
 from ..spec import JobSpec
 from ..util.fs import sha256_file, write_json_atomic
-from .contract import Context, StagePlan
 
 NAME = "download"
-MANIFEST = "model.json"
+MANIFEST = MODEL_MANIFEST
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
 WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
 
@@ -33,6 +34,10 @@ def spec_slice(spec: JobSpec) -> Any:
 
 def outputs(spec: JobSpec, job_dir: Path) -> list[Path]:
     return [job_dir / MANIFEST]
+
+
+def current(spec: JobSpec, job_dir: Path) -> bool:
+    return True
 
 
 def unavailable(spec: JobSpec) -> str | None:

@@ -12,16 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..context import Context, StagePlan
 from ..data.preference import load_preference, to_unpaired
 from ..errors import UserError
+from ..files import JobFiles
 from ..spec import JobSpec
 from ..training import checkpoints
 from ..util.fs import write_text_atomic
-from .contract import Context, StagePlan
 from .sft import steps_for
 
 NAME = "dpo"
-BASE_DIR = "dpo-base"
 STAMP = "FROM_SFT_KEY"
 
 
@@ -40,7 +40,12 @@ def merges_sft_first(spec: JobSpec) -> bool:
 
 
 def outputs(spec: JobSpec, job_dir: Path) -> list[Path]:
-    return [job_dir / NAME, *([job_dir / BASE_DIR] if merges_sft_first(spec) else [])]
+    files = JobFiles(job_dir)
+    return [files.stage_dir(NAME), *([files.dpo_base] if merges_sft_first(spec) else [])]
+
+
+def current(spec: JobSpec, job_dir: Path) -> bool:
+    return True
 
 
 def unavailable(spec: JobSpec) -> str | None:
@@ -90,8 +95,8 @@ def start_model(spec: JobSpec, ctx: Context) -> Path:
     if sft_record.get("status") != "done":
         raise UserError("dpo starts from the SFT model, and sft has not finished; run the job without --only")
     if spec.train.method == "full":
-        return ctx.job_dir / "sft"
-    merged = ctx.job_dir / BASE_DIR
+        return ctx.files.stage_dir("sft")
+    merged = ctx.files.dpo_base
     key = sft_record.get("key", "")
     stamp = merged / STAMP
     if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == key:
@@ -105,7 +110,7 @@ def start_model(spec: JobSpec, ctx: Context) -> Path:
     sft_base = Path(sft_record.get("outputs", {}).get("base") or ctx.base_model_dir())
     precision = precision_for(spec, ctx.hardware)
     ctx.log(f"merging the SFT adapter into {sft_base} ({precision}) → {merged}; DPO trains a new adapter on it")
-    merge_adapter(sft_base, ctx.job_dir / "sft", merged, spec, ctx.hardware, precision)
+    merge_adapter(sft_base, ctx.files.stage_dir("sft"), merged, spec, ctx.hardware, precision)
     write_text_atomic(stamp, key)
     return merged
 
@@ -119,12 +124,12 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
     if problem:
         raise UserError(problem)
     base = start_model(spec, ctx)
-    folder = ctx.job_dir / "checkpoints" / NAME
+    folder = ctx.files.checkpoints(NAME)
     checkpoints.prepare(folder, ctx.state.stage(NAME).get("key", ""), ctx.log)
     result = execute(spec, ctx, NAME, {"base": str(base), "checkpoints": str(folder)}, train)
     checkpoints.clear(folder)
     ctx.log(f"{spec.dpo.algorithm} finished: {result['steps']} steps, train loss {result['train_loss']:.4f}")
-    return {"path": str(ctx.job_dir / NAME), "base": str(base), "algorithm": spec.dpo.algorithm,
+    return {"path": str(ctx.files.stage_dir(NAME)), "base": str(base), "algorithm": spec.dpo.algorithm,
             "method": spec.train.method, **result}
 
 
@@ -175,5 +180,5 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.job_dir / NAME,
+    return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.files.stage_dir(NAME),
                tokenizer=tokenizer, template=None, has_eval=bool(val_rows))

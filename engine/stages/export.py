@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..context import Context, StagePlan
+from ..files import EXPORT_REPORT, JobFiles
 from ..spec import JobSpec
 from ..util.fs import TMP_MARK, temporary_dir, write_json_atomic, write_text_atomic
-from .contract import Context, StagePlan
 
 NAME = "export"
-REPORT = "report.json"
-REJECTED = "export.rejected.json"
+REPORT = EXPORT_REPORT
 PACKAGES = {"awq": ("llmcompressor", "llmcompressor==0.14.0.1"), "bnb-4bit": ("bitsandbytes", "bitsandbytes==0.50.2")}
 
 
@@ -39,7 +39,12 @@ def spec_slice(spec: JobSpec) -> Any:
 
 
 def outputs(spec: JobSpec, job_dir: Path) -> list[Path]:
-    return [job_dir / "export", job_dir / "export" / REPORT]
+    folder = JobFiles(job_dir).stage_dir(NAME)
+    return [folder, folder / REPORT]
+
+
+def current(spec: JobSpec, job_dir: Path) -> bool:
+    return True
 
 
 def unavailable(spec: JobSpec) -> str | None:
@@ -67,7 +72,7 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
     return StagePlan(
         NAME,
         f"{what}; verified on {len(calib.held_out)} held-out rows, perplexity ≤ {e.max_ppl_ratio}× the source's",
-        [str(ctx.job_dir / "export")],
+        [str(ctx.files.stage_dir(NAME))],
         estimate={"calibration_rows": len(calib.calibration), "held_out_rows": len(calib.held_out)},
     )
 
@@ -80,8 +85,8 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
     quiet_libraries()
     started = time.time()
     source = ctx.model_dir()
-    final = ctx.job_dir / "export"
-    rejected = ctx.job_dir / REJECTED
+    final = ctx.files.stage_dir(NAME)
+    rejected = ctx.files.export_rejected
     calib = calibration.select(spec)
     precision = ctx.hardware.precision(spec.train.precision)
     dtype = torch_dtype(precision)
@@ -176,7 +181,7 @@ def _against_rtn(
     from ..export import awq, verify
     from ..training.loading import load_model
 
-    rtn_dir = ctx.job_dir / f"export{TMP_MARK}rtn-{os.getpid()}"
+    rtn_dir = ctx.job_dir / f"{NAME}{TMP_MARK}rtn-{os.getpid()}"
     shutil.rmtree(rtn_dir, ignore_errors=True)
     try:
         model = load_model(source, spec, ctx.hardware, ctx.hardware.precision(spec.train.precision))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..context import Context, StagePlan
 from ..errors import UserError
+from ..files import JobFiles
 from ..spec import JobSpec
-from .contract import Context, StagePlan
 
 NAME = "merge"
 
@@ -17,7 +18,11 @@ def spec_slice(spec: JobSpec) -> Any:
 
 
 def outputs(spec: JobSpec, job_dir: Path) -> list[Path]:
-    return [job_dir / "merged"]
+    return [JobFiles(job_dir).stage_dir(NAME)]
+
+
+def current(spec: JobSpec, job_dir: Path) -> bool:
+    return True
 
 
 def unavailable(spec: JobSpec) -> str | None:
@@ -38,7 +43,7 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
     return StagePlan(
         NAME,
         "merge the adapter into the full-precision model it was trained on (never into 4-bit weights); safetensors",
-        [str(ctx.job_dir / "merged")],
+        [str(ctx.files.stage_dir(NAME))],
     )
 
 
@@ -51,6 +56,6 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
     base_dir = adapter_base(ctx, adapter)
     precision = ctx.hardware.precision(spec.train.precision)
     ctx.log(f"merging {adapter} into {base_dir} ({precision})")
-    merge_adapter(base_dir, adapter, ctx.job_dir / "merged", spec, ctx.hardware, precision)
+    merge_adapter(base_dir, adapter, ctx.files.stage_dir(NAME), spec, ctx.hardware, precision)
     ctx.emit("progress", step=1, total=1, unit="stage")
-    return {"path": str(ctx.job_dir / "merged"), "base": str(base_dir), "adapter": str(adapter), "precision": precision}
+    return {"path": str(ctx.files.stage_dir(NAME)), "base": str(base_dir), "adapter": str(adapter), "precision": precision}

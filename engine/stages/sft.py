@@ -11,11 +11,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..context import Context, StagePlan
 from ..data.sft import load_sft
 from ..errors import UserError
+from ..files import JobFiles
 from ..spec import JobSpec
 from ..training import checkpoints
-from .contract import Context, StagePlan
 
 NAME = "sft"
 WHAT = {"lora": "LoRA adapter", "qlora": "QLoRA adapter on a 4-bit base", "full": "full fine-tune"}
@@ -30,7 +31,11 @@ def spec_slice(spec: JobSpec) -> Any:
 
 
 def outputs(spec: JobSpec, job_dir: Path) -> list[Path]:
-    return [job_dir / "sft"]
+    return [JobFiles(job_dir).stage_dir(NAME)]
+
+
+def current(spec: JobSpec, job_dir: Path) -> bool:
+    return True
 
 
 def unavailable(spec: JobSpec) -> str | None:
@@ -57,7 +62,7 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
         NAME,
         f"{WHAT[spec.train.method]} on {len(data.train)} rows ({data.format}) from {data.source}, {steps} steps, "
         f"{layout.describe() if layout else 'not runnable here'}",
-        [str(ctx.job_dir / "sft")],
+        [str(ctx.files.stage_dir(NAME))],
         estimate={"rows": len(data.train), "val_rows": len(data.val), "steps": steps, "processes": world},
         notes=notes,
     )
@@ -69,12 +74,12 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
     data = load_sft(spec)  # before any model loads or process starts
     ctx.log(f"dataset {data.source}: {len(data.train)} training rows, {len(data.val)} held out, format {data.format}")
     base = ctx.base_model_dir()
-    folder = ctx.job_dir / "checkpoints" / NAME
+    folder = ctx.files.checkpoints(NAME)
     checkpoints.prepare(folder, ctx.state.stage(NAME).get("key", ""), ctx.log)
     result = execute(spec, ctx, NAME, {"base": str(base), "checkpoints": str(folder)}, train)
     checkpoints.clear(folder)
     ctx.log(f"sft finished: {result['steps']} steps, train loss {result['train_loss']:.4f}")
-    return {"path": str(ctx.job_dir / NAME), "base": str(base), "method": spec.train.method, **result}
+    return {"path": str(ctx.files.stage_dir(NAME)), "base": str(base), "method": spec.train.method, **result}
 
 
 def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +141,7 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
         peft_config=peft_config,
     )
     _check_kept(trainer, len(data.train), spec, ctx)
-    return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.job_dir / NAME,
+    return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.files.stage_dir(NAME),
                tokenizer=tokenizer, template=original, has_eval=bool(data.val))
 
 

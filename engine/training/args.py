@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..context import Context
 from ..errors import UserError
 from ..hardware import Hardware
 from ..spec import JobSpec
-from ..stages.contract import Context
 from . import launch
 from .launch import Layout
 from .quant import optimizer_name

@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ..stages.contract import Context
+from ..context import Context
 
 METRIC_KEYS = {
     "loss": "loss",

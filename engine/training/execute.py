@@ -18,9 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..context import Context
 from ..errors import UserError
 from ..spec import JobSpec
-from ..stages.contract import Context
 from ..util.fs import write_json_atomic, write_text_atomic
 from . import launch
 from .launch import Layout
@@ -66,7 +66,7 @@ def _spawn(spec: JobSpec, ctx: Context, stage: str, layout: Layout, prep: dict[s
         write_text_atomic(path, launch.render_settings(layout, spec, stage, argv, classes))
         layout = replace(layout, settings=str(path))
     write_json_atomic(folder / RUN, {"spec": spec.model_dump(mode="json"), "prep": prep, "layout": layout.to_dict()})
-    log_path = ctx.job_dir / "logs" / f"{stage}.log"
+    log_path = ctx.files.log(stage)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(launch.ROOT), os.environ.get("PYTHONPATH")]))}
     env.setdefault("OMP_NUM_THREADS", str(max(1, ctx.hardware.cpu_cores // layout.nproc)))

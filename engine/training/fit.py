@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..stages.contract import Context
+from ..context import Context
 from ..util.fs import TMP_MARK, replace_dir
 from . import checkpoints
 from .callback import EventCallback

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..files import JobFiles
 from ..hardware import Hardware
 from ..spec import JobSpec
 
@@ -162,4 +163,4 @@ def rank() -> int:
 
 
 def run_dir(job_dir: Path, stage: str) -> Path:
-    return job_dir / "launch" / stage
+    return JobFiles(job_dir).launch(stage)

@@ -15,10 +15,11 @@ import traceback
 from pathlib import Path
 
 from .. import hardware, stages
+from ..context import Context
 from ..errors import UserError
 from ..events import EventLog
+from ..files import JobFiles
 from ..spec import JobSpec
-from ..stages.contract import Context
 from ..state import State
 from . import launch
 from .execute import RUN, write_result
@@ -34,9 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     data = json.loads((launch.run_dir(job_dir, stage) / RUN).read_text(encoding="utf-8"))
     spec = JobSpec.model_validate(data["spec"])
     layout = Layout(**data["layout"])
-    from ..pipeline import EVENTS_FILE
-
-    ctx = Context(spec=spec, job_dir=job_dir, events=EventLog(job_dir / EVENTS_FILE), state=State.load(job_dir),
+    ctx = Context(spec=spec, job_dir=job_dir, events=EventLog(JobFiles(job_dir).events), state=State.load(job_dir),
                   hardware=hardware.detect(job_dir), stage=stage)
     main_rank = int(os.environ.get("LOCAL_RANK", "0")) == 0  # each machine's parent reads its own result
     try:

@@ -19,6 +19,8 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Log, ProgressBar, Static
 
+from engine.files import JobFiles
+
 from .. import i18n, jobs
 from ..runwatch import RunView, fmt_duration
 from ..widgets.loss_chart import LossChart
@@ -84,7 +86,7 @@ class RunScreen(Screen[RunOutcome]):
             pass  # the screen is being closed
 
     def _poll(self) -> None:
-        self.view.read(self.job_dir / "events.jsonl")
+        self.view.read(JobFiles(self.job_dir).events)
         self.show_log()
         self.draw()
         if self.ended is None:
@@ -106,13 +108,13 @@ class RunScreen(Screen[RunOutcome]):
             code = self.proc.poll()
             if code is None:
                 return None
-            self.view.read(self.job_dir / "events.jsonl")
+            self.view.read(JobFiles(self.job_dir).events)
             if code == 0:
                 return "finished"
             return "stopped" if self.stopping or code == 130 else "failed"
         if jobs.runner_pid(self.job_dir) is not None:
             return None
-        self.view.read(self.job_dir / "events.jsonl")
+        self.view.read(JobFiles(self.job_dir).events)
         if self.view.finished():
             return "finished"
         return "stopped" if self.stopping else ("failed" if self.view.failed() else "stopped")
