@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .files import CHECKPOINTS
 from .hardware import Hardware
+from .registry import builtin, model_config
 from .shapes import ParamCount, Shape, count_params, shape_of
 from .sizing import (
     BYTES,
@@ -33,10 +35,11 @@ from .sizing import (
     memory,
 )
 from .spec import JobSpec
+from .spec.stages import FACTS, MODEL_FOLDERS, TRAINING
+from .state import State
 
 ENV_MEMORY = "YCDY_DEVICE_MEMORY_GB"
 ENV_DISK = "YCDY_DISK_FREE_GB"
-TRAINING = ("sft", "dpo")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 RANK = {"fits": 0, "unknown": 0, "tight": 1, "will not fit": 2}
 
@@ -109,29 +112,11 @@ def _read_config(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _registry_config(model_id: str) -> dict[str, Any] | None:
-    """A config.json-shaped dict from the model catalogue, when engine.registry offers one."""
-    try:
-        from . import registry
-    except ImportError:
-        return None
-    for name in ("model_config", "config_for"):
-        lookup = getattr(registry, name, None)
-        if callable(lookup):
-            try:
-                found = lookup(model_id)
-            except (UserError, LookupError, OSError, ValueError):
-                return None
-            return found if isinstance(found, dict) and found else None
-    return None
-
-
 def _builtin_folder(model_id: str) -> Path | None:
+    entry = builtin.BUILTINS.get(model_id)
     try:
-        from .registry import builtin
-        entry = builtin.BUILTINS.get(model_id)
         return builtin.folder(entry) if entry is not None and builtin.is_ready(entry) else None
-    except (ImportError, AttributeError, OSError):
+    except OSError:
         return None
 
 
@@ -148,16 +133,15 @@ def find_config(spec: JobSpec, job_dir: Path, state: Any = None) -> tuple[dict[s
     for folder in folders:
         if (config := _read_config(folder)) is not None:
             return config, str(folder / "config.json")
-    if (config := _registry_config(spec.model.id)) is not None:
+    if (config := model_config(spec.model.id)) is not None:
         return config, f"catalogue entry {spec.model.id}"
     return None, f"estimate after download: no config.json for {spec.model.id} on this machine yet"
 
 
 def _download_record(job_dir: Path) -> dict[str, Any]:
     try:
-        data = json.loads((job_dir / "state.json").read_text(encoding="utf-8"))
-        return data.get("stages", {}).get("download", {}) or {}
-    except (OSError, ValueError, AttributeError):
+        return State.load(job_dir).stage("download")
+    except UserError:  # an unreadable state.json: the estimate goes on without it; run says what is wrong
         return {}
 
 
@@ -172,7 +156,7 @@ def _world(spec: JobSpec, hw: Hardware) -> int:
 
 def settings_for(spec: JobSpec, hw: Hardware, shape: Shape, stage: str = "sft") -> Settings:
     """The job's training settings on this machine, with every 'auto' resolved."""
-    from .training.targets import resolve
+    from .registry.targets import resolve
 
     t = spec.train
     devices = _world(spec, hw)
@@ -220,23 +204,23 @@ def disk(spec: JobSpec, job_dir: Path, shape: Shape, p: ParamCount, st: Settings
     outputs: dict[str, float] = {}
     trainable = memory(shape, st, p).trainable_params
     for stage in (n for n in names if n in TRAINING):
+        folder = FACTS[stage].folder or stage
         if st.method == "full":
-            outputs[stage] = 4.0 * p.total  # fp32 master weights are what gets saved
+            outputs[folder] = 4.0 * p.total  # fp32 master weights are what gets saved
             checkpoint = (4.0 + 8.0) * p.total
         else:
-            outputs[stage] = (2 if st.method == "qlora" else 4) * trainable + 20e6  # adapter + tokenizer
+            outputs[folder] = (2 if st.method == "qlora" else 4) * trainable + 20e6  # adapter + tokenizer
             checkpoint = 3 * 4.0 * trainable + 20e6
         steps = spec.train.max_steps
         kept = spec.train.save_total_limit + 1  # a new checkpoint is written before the oldest goes
         if steps is not None:
             kept = min(kept, max(1, steps // spec.train.save_steps))
-        outputs[f"checkpoints/{stage}"] = kept * checkpoint
+        outputs[f"{CHECKPOINTS}/{stage}"] = kept * checkpoint
     if "merge" in names:
-        outputs["merged"] = a * p.total
+        outputs[MODEL_FOLDERS["merge"]] = a * p.total
     if "export" in names and spec.export.method != "none":
-        outputs["export"] = NF4_BYTES * p.linear + 2 * (p.total - p.linear)
-    folder = {"merge": "merged"}
-    outputs = {k: v for k, v in outputs.items() if not (job_dir / folder.get(k, k)).exists()}
+        outputs[MODEL_FOLDERS["export"]] = NF4_BYTES * p.linear + 2 * (p.total - p.linear)
+    outputs = {k: v for k, v in outputs.items() if not (job_dir / k).exists()}
     total = download + sum(outputs.values())
     gb = {k: round(v / 1e9, 2) for k, v in outputs.items()}
     need = round(total / 1e9, 2)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.spec.stages import ORDER
+
 
 @dataclass
 class Progress:
@@ -61,7 +63,7 @@ class RunView:
 
     def apply(self, event: dict[str, Any]) -> None:
         stage, kind = str(event.get("stage", "?")), event.get("kind")
-        if stage not in self.status and stage in ("download", "sft", "dpo", "merge", "export", "deploy"):
+        if stage not in self.status and stage in ORDER:
             self.stages.append(stage)
             self.status[stage] = "pending"
         if kind == "stage_start":

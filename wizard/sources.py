@@ -255,7 +255,7 @@ def check_model(model_id: str, hub: str, revision: str | None = None) -> Check:
     """Does the model exist? Local folders and builtin models for sure; hub IDs when the hub answers."""
     if hub == "local":
         try:
-            from engine.stages.download import check_local_dir
+            from engine.registry import check_local_dir
         except ImportError:
             return Check(Path(model_id).is_dir(), model_id)
         problems = check_local_dir(Path(model_id).expanduser())
@@ -277,12 +277,9 @@ def check_model(model_id: str, hub: str, revision: str | None = None) -> Check:
 def _check_hub(model_id: str, hub: str) -> Check:
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("YCDY_OFFLINE") == "1":
         return Check(False, f"{model_id}: not checked (offline mode); download checks it")
-    if hub == "huggingface":
-        base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-        url = f"{base}/api/models/{model_id}"
-    else:
-        base = os.environ.get("MODELSCOPE_ENDPOINT", "https://modelscope.cn").rstrip("/")
-        url = f"{base}/api/v1/models/{model_id}"
+    from engine.registry.hubs import module
+
+    url = module(hub).info_url(model_id)
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=5) as resp:
             return Check(resp.status < 400, f"{model_id}: found on {hub}")

@@ -7,6 +7,7 @@ and transformers (and vLLM with --quantization bitsandbytes) load the saved fold
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,24 @@ def cpu_safe(model: Any) -> Any:
 def save(model: Any, tokenizer: Any, folder: Path) -> None:
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
+
+
+def describe(spec: Any, calib: Any) -> str:
+    return "bitsandbytes 4-bit (nf4, double quantisation), no calibration"
+
+
+def export(run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Quantise as the model loads, save 4-bit, check against the source."""
+    from .job import free_memory
+
+    model = quantize(run.source, run.dtype, run.spec.model.trust_remote_code, run.device)
+    save(model, run.tokenizer, run.tmp)
+    quantized = time.time()
+    run.ctx.emit("progress", step=1, total=1, unit="model", message="quantised on load and saved")
+    del model
+    free_memory()
+    run.watch.now("verifying against the source model")
+    figures = run.checker.check(run.tmp)
+    return {"algorithm": "nf4", "bits": 4, "group_size": None,
+            "group_size_reason": "nf4 uses blocks of 64, any width works", "symmetric": None,
+            "format": FORMAT, "not_quantized": list(IGNORE), "samples": 0, "quantized_at": quantized}, figures

@@ -12,12 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import JobSpec
-
-TITLES = {"awq": "AWQ 4-bit", "bnb-4bit": "bitsandbytes 4-bit (nf4)"}
-IMPLEMENTATIONS = {
-    "awq": "llm-compressor (AWQModifier + W4A16 group QuantizationModifier)",
-    "bnb-4bit": "bitsandbytes (weights stored 4-bit; transformers and vLLM load them as they are)",
-}
+from ..spec.methods import EXPORT_METHODS
 
 
 def _mb(n: int) -> str:
@@ -47,8 +42,8 @@ def context(spec: JobSpec, report: dict[str, Any], export_dir: Path) -> dict[str
         "data_format": spec.dataset.format,
         "stages": stages,
         "method": spec.export.method,
-        "method_title": TITLES[spec.export.method] if q.get("algorithm") != "rtn" else "W4A16 4-bit (round-to-nearest)",
-        "implementation": IMPLEMENTATIONS[spec.export.method] if q.get("algorithm") != "rtn"
+        "method_title": EXPORT_METHODS[spec.export.method].title if q.get("algorithm") != "rtn" else "W4A16 4-bit (round-to-nearest)",
+        "implementation": EXPORT_METHODS[spec.export.method].implementation if q.get("algorithm") != "rtn"
         else "llm-compressor (W4A16 group QuantizationModifier; AWQModifier tried, see algorithm)",
         "algorithm_text": _algorithm_text(q),
         "format": q["format"],

@@ -4,8 +4,9 @@ Light API for the wizard and the CLI (no torch, no network):
     search(text) -> [ModelInfo]           catalogue entries matching every word ("qwen 7b")
     lookup(id, hub=None) -> ModelInfo?    by Hugging Face, ModelScope or builtin ID
     resolve_local(path) -> ModelInfo      from a folder's config.json and tokenizer files
-    resolve(spec) -> ModelInfo?           what the job's model is, when it can be known offline
-    model_problems(spec) -> [str]         why the job cannot use it (validate calls this)
+    resolve(model) -> ModelInfo?          what the job's model is, when it can be known offline
+    model_problems(model, stages) -> [str] why the job cannot use it (validate calls this)
+    check_local_dir(path) -> [str]        why a local model folder cannot be loaded
     model_config(id) -> dict?             a config.json-shaped dict for the estimator (engine/estimate.py)
 Downloads live in engine.registry.hubs; builtin models in engine.registry.builtin.
 """
@@ -15,16 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 from .catalogue import entries, lookup, search
-from .checks import model_problems
+from .checks import check_local_dir, model_problems
 from .checks import resolve as _resolve
 from .info import ModelInfo
 from .resolver import resolve_local
 
-__all__ = ["ModelInfo", "entries", "lookup", "model_config", "model_problems", "resolve", "resolve_local", "search"]
+__all__ = ["ModelInfo", "check_local_dir", "entries", "lookup", "model_config", "model_problems", "resolve", "resolve_local", "search"]
 
 
-def resolve(spec: Any) -> ModelInfo | None:
-    return _resolve(spec)[0]
+def resolve(model: Any) -> ModelInfo | None:
+    return _resolve(model)[0]
 
 
 def model_config(model_id: str) -> dict[str, Any] | None:

@@ -1,14 +1,15 @@
 """What is known about a job's model before anything runs, and the mistakes that follows from it.
 
-Called from JobSpec's cross-field validation (so `validate`, `plan`, the wizard and `run` all
-refuse the same jobs) and again by the download stage once the files are on disk. It reads only
-the catalogue and, for a folder, its small JSON files: no network, no torch.
+Called from JobSpec's validation (so `validate`, `plan`, the wizard and `run` all refuse the same
+jobs) and again by the download stage once the files are on disk. It reads only the catalogue and,
+for a folder, its small JSON files: no network, no torch. The registry sits below the job schema,
+so it takes the model section by its shape (ModelRef) and the stage names, never a JobSpec.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from . import builtin
 from .catalogue import lookup
@@ -17,11 +18,21 @@ from .resolver import known, resolve_local, supported
 
 CHAT_STAGES = ("sft", "dpo", "deploy")  # stages that format conversations with the chat template
 OTHER_HUB = {"modelscope": "huggingface", "huggingface": "modelscope"}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
 
 
-def resolve(spec: Any) -> tuple[ModelInfo | None, list[str]]:
+class ModelRef(Protocol):
+    """The model section of a job (engine.spec.model.ModelSpec), as far as the registry reads it."""
+
+    id: str
+    hub: str
+    revision: str | None
+    trust_remote_code: bool
+
+
+def resolve(model: ModelRef) -> tuple[ModelInfo | None, list[str]]:
     """ModelInfo for the job's model when it can be known offline, and problems found on the way."""
-    model = spec.model
     if model.hub == "builtin":
         info = lookup(model.id, "builtin")
         if info is None or model.id not in builtin.BUILTINS:
@@ -59,9 +70,9 @@ def cached(hub: str, model_id: str, revision: str | None) -> ModelInfo | None:
         return None
 
 
-def problems_for(info: ModelInfo, spec: Any) -> list[str]:
+def problems_for(info: ModelInfo, model: ModelRef, stages: list[str]) -> list[str]:
     """One line per reason this model cannot do what the job asks, each with the fix."""
-    name = spec.model.id
+    name = model.id
     out: list[str] = []
     if info.status == "coming":
         kind = "vision-language" if info.modality == "vision" else info.family
@@ -69,7 +80,7 @@ def problems_for(info: ModelInfo, spec: Any) -> list[str]:
             f"model.id: {name} is a {kind} model; fine-tuning it is coming in a later version. "
             "Pick a text model, e.g. Qwen/Qwen2.5-7B-Instruct (python -m engine models lists them)"
         )
-    if info.trust_remote_code and not spec.model.trust_remote_code:
+    if info.trust_remote_code and not model.trust_remote_code:
         out.append(
             f"model.trust_remote_code: {name} needs its own Python code to load (auto_map in its config.json); "
             "set model.trust_remote_code: true if you trust its authors, or pick a model transformers supports natively"
@@ -80,7 +91,7 @@ def problems_for(info: ModelInfo, spec: Any) -> list[str]:
             f"model.id: {name}: architecture {info.architecture or '?'} (model_type {info.model_type or '?'}) is not "
             f"one that transformers {version} can load; pick a supported model (python -m engine models)"
         )
-    chat = [s for s in spec.stage_names() if s in CHAT_STAGES]
+    chat = [s for s in stages if s in CHAT_STAGES]
     if info.chat_template is None and chat:
         out.append(
             f"model.id: {name} has no chat template (no chat_template in tokenizer_config.json and no "
@@ -90,9 +101,23 @@ def problems_for(info: ModelInfo, spec: Any) -> list[str]:
     return out
 
 
-def model_problems(spec: Any) -> list[str]:
+def model_problems(model: ModelRef, stages: list[str]) -> list[str]:
     """Everything validate can say about the model offline (the download stage re-checks the files)."""
-    info, problems = resolve(spec)
+    info, problems = resolve(model)
     if info is not None:
-        problems = problems + problems_for(info, spec)
+        problems = problems + problems_for(info, model, stages)
+    return problems
+
+
+def check_local_dir(path: Path) -> list[str]:
+    """Problems that would stop a later stage from loading this folder, one line each."""
+    if not path.is_dir():
+        return [f"model.id: {path} is not a folder; give the folder that holds config.json"]
+    problems = []
+    if not (path / "config.json").is_file():
+        problems.append(f"model.id: {path} has no config.json; is this the model folder?")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        problems.append(f"model.id: {path} has no tokenizer (tokenizer.json / tokenizer.model); copy it in")
+    if not any(any(path.glob(pattern)) for pattern in WEIGHT_GLOBS):
+        problems.append(f"model.id: {path} has no weights (*.safetensors or pytorch_model*.bin)")
     return problems

@@ -82,8 +82,8 @@ def memory_needs(info: ModelInfo) -> dict[str, float]:
         return _MEMORY_CACHE[key]
     out: dict[str, float] = {}
     if info.shape:
-        from ..estimate import Settings, memory
         from ..shapes import count_params, shape_of
+        from ..sizing import Settings, memory
 
         try:
             shape = shape_of({"model_type": info.model_type, **info.shape})

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .info import ModelInfo
+from .targets import BY_MODEL_TYPE
 
 ARCHITECTURES = Path(__file__).resolve().parent / "architectures.json"
 
@@ -110,8 +111,6 @@ def _license(folder: Path) -> str | None:
 
 
 def _targets(model_type: str) -> tuple[str, ...] | str:
-    from ..training.targets import BY_MODEL_TYPE
-
     found = BY_MODEL_TYPE.get(model_type)
     return tuple(found) if found else "all-linear"
 

@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..spec.stages import MODEL_FOLDERS
 
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB: a long chat fits many times over; a flood does not
-GENERIC_DIRS = {"model", "merged", "export", "sft", "dpo"}
+# Folders named after what made them (a stage), not after the model: the job folder names it instead.
+GENERIC_DIRS = {"model", *MODEL_FOLDERS.values()}
 
 
 @dataclass(frozen=True)

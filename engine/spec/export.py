@@ -7,11 +7,15 @@ from typing import Literal
 from pydantic import Field
 
 from .base import Section
+from .methods import EXPORT_CHOICES, EXPORT_METHODS
 
 
 class ExportSpec(Section):
-    method: Literal["awq", "bnb-4bit", "none"] = Field(
-        "awq", description="awq (4-bit, llm-compressor, loads in vLLM), bnb-4bit, or none to skip export."
+    method: Literal[EXPORT_CHOICES] = Field(  # type: ignore[valid-type]
+        "awq",
+        description="How to quantise: "
+        + ", ".join(f"{m.name} ({m.description})" for m in EXPORT_METHODS.values())
+        + ", or none to skip export.",
     )
     bits: int = Field(4, ge=2, le=8, description="Weight bits; both methods write 4.")
     group_size: int | Literal["auto"] = Field(

@@ -11,10 +11,12 @@ from pydantic import Field, field_validator, model_validator
 from .base import Section
 from .dataset import DatasetSpec
 from .deploy import DeploySpec
+from .eval import EvalSpec
 from .export import ExportSpec
 from .model import ModelSpec
 from .parallel import ParallelSpec
-from .stages import ORDER, StageName, Task, chain_problems, implied_stages
+from .rules import RULES
+from .stages import ORDER, StageName, Task, implied_stages
 from .train import DpoSpec, TrainSpec
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -41,6 +43,7 @@ class JobSpec(Section):
     parallel: ParallelSpec = Field(default_factory=ParallelSpec, description="Processes, machines and sharding.")
     export: ExportSpec = Field(default_factory=ExportSpec, description="Quantised export.")
     deploy: DeploySpec = Field(default_factory=DeploySpec, description="Serving as an OpenAI-compatible API.")
+    eval: EvalSpec = Field(default_factory=EvalSpec, description="Scoring base, fine-tuned and exported models.")
 
     @field_validator("name")
     @classmethod
@@ -81,41 +84,23 @@ class JobSpec(Section):
         return self.deploy.served_model_name or self.name
 
     @model_validator(mode="after")
-    def _cross_field(self) -> JobSpec:
+    def _eval_rules(self) -> JobSpec:
+        """eval: an enabled eval stage needs something to score; an explicit eval stage needs eval.enabled."""
         problems: list[str] = []
-        names = self.stage_names()
-        q = self.train.quantization
-        if self.train.method == "qlora" and q in ("none", "8bit"):
-            problems.append(f"train.quantization: qlora trains on a 4-bit base, got {q}; use 4bit or auto")
-        if self.train.method == "lora" and q == "4bit":
-            problems.append("train.quantization: a 4-bit base is QLoRA; set train.method: qlora")
-        if self.train.method == "full" and q not in ("auto", "none"):
-            problems.append(f"train.quantization: full fine-tuning cannot train {q} weights; use none")
-        if "sft" in names and not self.dataset.sft:
-            problems.append("dataset.sft: the sft stage needs training data; give a file or a built-in dataset name")
-        if "dpo" in names and not self.dataset.preference:
-            problems.append("dataset.preference: the dpo stage needs preference data (prompt/chosen/rejected)")
-        if self.dataset.format in ("dpo", "kto") and "sft" in names:
-            problems.append(
-                f"dataset.format: {self.dataset.format} is a preference format, but the sft stage reads dataset.sft; "
-                "use auto, or a supervised format"
-            )
-        if self.task == "export" and self.export.method == "none":
-            problems.append("export.method: task export needs an export method; use awq or bnb-4bit")
-        if "export" in names and self.export.method in ("awq", "bnb-4bit") and self.export.bits != 4:
-            problems.append(f"export.bits: {self.export.method} export writes 4-bit weights, got {self.export.bits}; use 4")
-        if isinstance(self.export.group_size, int) and self.export.group_size not in (32, 64, 128):
-            problems.append(f"export.group_size: use 32, 64, 128 or auto, got {self.export.group_size}")
-        if self.parallel.node_rank >= self.parallel.nnodes:
-            problems.append(
-                f"parallel.node_rank: {self.parallel.node_rank} must be below parallel.nnodes ({self.parallel.nnodes})"
-            )
-        if self.train.optimizer != "adamw" and self.train.method == "full" and q == "none":
-            pass  # paged optimisers work for full fine-tuning on GPUs too; the CPU refusal happens at plan time
-        problems.extend(chain_problems(names, self.train.method))
-        from ..registry.checks import model_problems  # catalogue + a local config.json: no torch, no network
+        if self.stages is not None and "eval" in self.stages and not self.eval.enabled:
+            problems.append("eval.enabled: the stages list has eval but eval.enabled is false; remove one of them")
+        if "eval" in self.stage_names() and not (self.eval.benchmarks or self.eval.evalscope or self.eval.dataset
+                                                   or self.dataset.val_ratio > 0):
+            problems.append("eval.benchmarks: nothing to score; name a benchmark, give eval.dataset, set "
+                            "dataset.val_ratio, or set eval.enabled: false")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
-        problems.extend(model_problems(self))
+    @model_validator(mode="after")
+    def _rules(self) -> JobSpec:
+        """Every cross-section rule (engine.spec.rules), all problems at once."""
+        problems = [line for rule in RULES for line in rule(self)]
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -144,4 +129,13 @@ class JobSpec(Section):
         data["dataset"]["sft"] = absolute(self.dataset.sft)
         data["dataset"]["preference"] = absolute(self.dataset.preference)
         data["export"]["calibration_dataset"] = absolute(self.export.calibration_dataset)
+        data["eval"]["dataset"] = absolute(self.eval.dataset)
+        # Shipped benchmark names stay names; anything that looks like a file becomes an absolute path.
+        data["eval"]["benchmarks"] = [absolute(b) if _is_path(b) else b for b in self.eval.benchmarks]
         return JobSpec.model_validate(data)
+
+
+def _is_path(entry: str) -> bool:
+    """A benchmark entry that names a file (has a folder part or a file suffix) rather than a shipped benchmark."""
+    return "/" in entry or "\\" in entry or entry.startswith((".", "~")) or Path(entry).suffix.lower() in (
+        ".csv", ".jsonl", ".json")

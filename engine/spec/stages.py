@@ -42,6 +42,8 @@ STAGES: tuple[StageFacts, ...] = (
                folder="merged", skip_if=lambda spec: spec.train.method == "full"),
     StageFacts("export", "quantised export, verified before it ships", needs=("model",), leaves="model",
                folder="export", skip_if=lambda spec: spec.export.method == "none" and spec.task != "export"),
+    StageFacts("eval", "score base, fine-tuned and exported models side by side", needs=("model",), leaves="same",
+               folder="eval", skip_if=lambda spec: not spec.eval.enabled),
     StageFacts("deploy", "serve as an OpenAI-compatible API", needs=("model",), leaves="server"),
 )
 
@@ -53,9 +55,9 @@ MODEL_FOLDERS: dict[str, str] = {s.name: s.folder for s in STAGES if s.folder an
 
 Task = Literal["sft", "dpo", "sft+dpo", "export", "deploy"]
 TASK_STAGES: dict[str, tuple[str, ...]] = {
-    "sft": ("download", "sft", "merge", "export", "deploy"),
-    "dpo": ("download", "dpo", "merge", "export", "deploy"),
-    "sft+dpo": ("download", "sft", "dpo", "merge", "export", "deploy"),
+    "sft": ("download", "sft", "merge", "export", "eval", "deploy"),
+    "dpo": ("download", "dpo", "merge", "export", "eval", "deploy"),
+    "sft+dpo": ("download", "sft", "dpo", "merge", "export", "eval", "deploy"),
     "export": ("download", "export", "deploy"),
     "deploy": ("download", "deploy"),
 }

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from .base import Section
+from .methods import PREFERENCE_ALGORITHMS
 
 Method = Literal["lora", "qlora", "full"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
@@ -72,7 +73,9 @@ class TrainSpec(Section):
 
 
 class DpoSpec(Section):
-    algorithm: Literal["dpo", "kto"] = Field("dpo", description="dpo (chosen vs rejected pairs) or kto (liked/disliked).")
+    algorithm: Literal[tuple(PREFERENCE_ALGORITHMS)] = Field(  # type: ignore[valid-type]
+        "dpo", description=" or ".join(f"{a.name} ({a.description})" for a in PREFERENCE_ALGORITHMS.values()) + "."
+    )
     beta: float = Field(0.1, gt=0.0, le=10.0, description="How far the model may move from the reference.")
     loss: Literal["sigmoid", "ipo", "hinge", "robust"] = Field("sigmoid", description="DPO loss type.")
     learning_rate: float = Field(5e-6, gt=0.0, le=1.0, description="Peak learning rate for preference training.")

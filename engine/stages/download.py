@@ -16,7 +16,7 @@ from ..context import Context, StagePlan
 from ..errors import UserError
 from ..files import MODEL_MANIFEST
 from ..registry import builtin
-from ..registry.checks import problems_for, resolve
+from ..registry.checks import check_local_dir, problems_for, resolve
 from ..registry.info import ModelInfo
 from ..registry.resolver import resolve_local
 from ..spec import JobSpec
@@ -24,8 +24,6 @@ from ..util.fs import sha256_file, write_json_atomic
 
 NAME = "download"
 MANIFEST = MODEL_MANIFEST
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
-WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
 
 
 def spec_slice(spec: JobSpec) -> Any:
@@ -42,20 +40,6 @@ def current(spec: JobSpec, job_dir: Path) -> bool:
 
 def unavailable(spec: JobSpec) -> str | None:
     return None
-
-
-def check_local_dir(path: Path) -> list[str]:
-    """Problems that would stop a later stage from loading this folder, one line each."""
-    if not path.is_dir():
-        return [f"model.id: {path} is not a folder; give the folder that holds config.json"]
-    problems = []
-    if not (path / "config.json").is_file():
-        problems.append(f"model.id: {path} has no config.json; is this the model folder?")
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        problems.append(f"model.id: {path} has no tokenizer (tokenizer.json / tokenizer.model); copy it in")
-    if not any(any(path.glob(pattern)) for pattern in WEIGHT_GLOBS):
-        problems.append(f"model.id: {path} has no weights (*.safetensors or pytorch_model*.bin)")
-    return problems
 
 
 def describe(info: ModelInfo | None) -> dict[str, Any]:
@@ -77,7 +61,7 @@ def describe(info: ModelInfo | None) -> dict[str, Any]:
 
 def plan(spec: JobSpec, ctx: Context) -> StagePlan:
     hub = spec.model.hub
-    info, notes = resolve(spec)
+    info, notes = resolve(spec.model)
     out = [str(ctx.job_dir / MANIFEST)]
     if hub == "local":
         path = Path(spec.model.id)
@@ -131,7 +115,7 @@ def _check_model(spec: JobSpec, path: Path, model_id: str) -> ModelInfo:
         info = resolve_local(path, model_id=model_id)
     except ValueError as exc:
         raise UserError(f"model.id: {model_id}: {exc}") from None
-    problems = problems_for(info, spec)
+    problems = problems_for(info, spec.model, spec.stage_names())
     if problems:
         raise UserError(*problems)
     return info
@@ -154,7 +138,7 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
     else:
         from ..registry.hubs.flow import download
 
-        info, problems = resolve(spec)
+        info, problems = resolve(spec.model)
         if problems:
             raise UserError(*problems)
         hub_id = (info.hub_id(hub) if info is not None and info.source != "local" else None) or spec.model.id
@@ -167,7 +151,7 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
                       downloaded_bytes=got.downloaded_bytes)
     info = _check_model(spec, path, spec.model.id)
     model = info.to_dict()
-    curated = resolve(spec)[0]
+    curated = resolve(spec.model)[0]
     if curated is not None and curated.source != "local":  # the catalogue knows family, license, gating
         model.update(family=curated.family, license=curated.license or info.license, gated=list(curated.gated),
                      catalogue_id=curated.id)

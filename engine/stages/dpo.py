@@ -17,6 +17,7 @@ from ..data.preference import load_preference, to_unpaired
 from ..errors import UserError
 from ..files import JobFiles
 from ..spec import JobSpec
+from ..spec.methods import PREFERENCE_ALGORITHMS, PreferenceAlgorithm
 from ..training import checkpoints
 from ..util.fs import write_text_atomic
 from .sft import steps_for
@@ -66,11 +67,12 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
     data = load_preference(spec)  # every row checked now, before any model loads
     notes = launch.problems(spec, ctx.hardware)
     layout = None if notes else launch.resolve(spec, ctx.hardware, ctx.job_dir)
-    notes += [m for m in [_kto_batch_problem(spec)] if m]
+    notes += [m for m in [_batch_problem(spec)] if m]
     world = layout.world if layout else 1
-    rows = len(to_unpaired(data.train)) if spec.dpo.algorithm == "kto" else len(data.train)
+    rows = len(_rows(PREFERENCE_ALGORITHMS[spec.dpo.algorithm], data.train))
     steps = steps_for(rows, spec, world, spec.dpo.epochs, spec.dpo.max_steps)
-    what = "KTO" if spec.dpo.algorithm == "kto" else f"DPO ({spec.dpo.loss} loss)"
+    algorithm = PREFERENCE_ALGORITHMS[spec.dpo.algorithm]
+    what = algorithm.name.upper() + (f" ({spec.dpo.loss} loss)" if algorithm.takes_loss else "")
     return StagePlan(
         NAME,
         f"{what}, beta {spec.dpo.beta}, on {len(data.train)} {data.format} rows from {data.source}, {steps} steps, "
@@ -81,10 +83,17 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
     )
 
 
-def _kto_batch_problem(spec: JobSpec) -> str | None:
-    if spec.dpo.algorithm == "kto" and spec.train.batch_size < 2:
-        return "train.batch_size: KTO compares each answer with the others in its batch; use 2 or more"
+def _batch_problem(spec: JobSpec) -> str | None:
+    algorithm = PREFERENCE_ALGORITHMS[spec.dpo.algorithm]
+    if spec.train.batch_size < algorithm.min_batch:
+        return (f"train.batch_size: {algorithm.name.upper()} compares each answer with the others in its batch; "
+                f"use {algorithm.min_batch} or more")
     return None
+
+
+def _rows(algorithm: PreferenceAlgorithm, rows: list[Any]) -> list[Any]:
+    """Pairs as they are, or split into single liked / disliked answers for unpaired algorithms."""
+    return rows if algorithm.paired else to_unpaired(rows)
 
 
 def start_model(spec: JobSpec, ctx: Context) -> Path:
@@ -120,7 +129,7 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 
     data = load_preference(spec)
     ctx.log(f"preference data {data.source}: {len(data.train)} {data.format} rows, {len(data.val)} held out")
-    problem = _kto_batch_problem(spec)
+    problem = _batch_problem(spec)
     if problem:
         raise UserError(problem)
     base = start_model(spec, ctx)
@@ -137,38 +146,32 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
     """Every rank runs this: load, build the DPO/KTO trainer, fit, save (rank 0 writes)."""
     data = load_preference(spec)
 
-    from datasets import Dataset
-    from peft import LoraConfig
+    import importlib
 
-    from ..training import quiet_libraries, targets
+    from datasets import Dataset
+
+    from ..training import quiet_libraries
     from ..training.args import precision_for, training_kwargs
     from ..training.fit import fit
-    from ..training.loading import load_model, load_tokenizer, model_type
+    from ..training.loading import load_model, load_tokenizer
+    from ..training.lora import lora_config
+    from ..training.template import require_chat_template
 
     quiet_libraries()
     base = Path(prep["base"])
-    t, d = spec.train, spec.dpo
+    d = spec.dpo
     precision = precision_for(spec, ctx.hardware)
     tokenizer = load_tokenizer(base, spec)
-    if not tokenizer.chat_template:
-        raise UserError(f"model.id: {base} has no chat template; pick an instruct/chat model or add one to its tokenizer")
+    require_chat_template(tokenizer, base)
     kwargs = training_kwargs(spec, ctx, layout, output_dir=Path(prep["checkpoints"]), learning_rate=d.learning_rate,
                              epochs=d.epochs, max_steps=d.max_steps, has_eval=bool(data.val), precision=precision)
-    peft_config = None
-    if t.method in ("lora", "qlora"):
-        peft_config = LoraConfig(r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout,
-                                 target_modules=targets.resolve(t.lora.target_modules, model_type(base)),
-                                 task_type="CAUSAL_LM")
-    if d.algorithm == "kto":
-        from trl import KTOConfig, KTOTrainer
-
-        trainer_cls, config = KTOTrainer, KTOConfig(**kwargs, beta=d.beta)
-        train_rows, val_rows = to_unpaired(data.train), to_unpaired(data.val)
-    else:
-        from trl import DPOConfig, DPOTrainer
-
-        trainer_cls, config = DPOTrainer, DPOConfig(**kwargs, beta=d.beta, loss_type=[d.loss])
-        train_rows, val_rows = data.train, data.val
+    peft_config = lora_config(spec, base)
+    algorithm = PREFERENCE_ALGORITHMS[d.algorithm]
+    trl_module = importlib.import_module(algorithm.trl_module)
+    extra = {"loss_type": [d.loss]} if algorithm.takes_loss else {}
+    trainer_cls = getattr(trl_module, algorithm.trainer)
+    config = getattr(trl_module, algorithm.config)(**kwargs, beta=d.beta, **extra)
+    train_rows, val_rows = _rows(algorithm, data.train), _rows(algorithm, data.val)
     # after the config: under ZeRO-3 it must exist before the weights load, so they load sharded
     model = load_model(base, spec, ctx.hardware, precision, spec.quantization(),
                        sharded=layout.strategy in ("fsdp", "deepspeed-zero3"))

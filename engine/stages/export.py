@@ -1,29 +1,29 @@
 """export: a 4-bit copy of the finished model, checked against it before it ships.
 
-awq: llm-compressor AWQ + W4A16 groups, saved as compressed-tensors (vLLM loads it directly).
-bnb-4bit: bitsandbytes nf4, saved 4-bit. Either way the folder is reloaded with transformers and
-compared with the source on held-out rows; if its perplexity is more than export.max_ppl_ratio ×
-the source's, the stage fails and export/ is not written (the figures go to export.rejected.json).
+The method (export.method) is a row of engine.spec.methods.EXPORT_METHODS naming the module that
+quantises (awq: llm-compressor AWQ + W4A16 groups as compressed-tensors, which vLLM loads; bnb-4bit:
+bitsandbytes nf4). Whatever the method, the folder is reloaded with transformers and compared with
+the source on held-out rows; if its perplexity is more than export.max_ppl_ratio × the source's, the
+stage fails and export/ is not written (the figures go to export.rejected.json).
 """
 
 from __future__ import annotations
 
-import gc
 import importlib.util
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from ..context import Context, StagePlan
+from ..export.job import ExportRun
 from ..files import EXPORT_REPORT, JobFiles
 from ..spec import JobSpec
-from ..util.fs import TMP_MARK, temporary_dir, write_json_atomic, write_text_atomic
+from ..spec.methods import EXPORT_METHODS
+from ..util.fs import temporary_dir, write_json_atomic, write_text_atomic
 
 NAME = "export"
 REPORT = EXPORT_REPORT
-PACKAGES = {"awq": ("llmcompressor", "llmcompressor==0.14.0.1"), "bnb-4bit": ("bitsandbytes", "bitsandbytes==0.50.2")}
 
 
 def spec_slice(spec: JobSpec) -> Any:
@@ -48,12 +48,18 @@ def current(spec: JobSpec, job_dir: Path) -> bool:
 
 
 def unavailable(spec: JobSpec) -> str | None:
-    if spec.export.method not in PACKAGES:
+    method = EXPORT_METHODS.get(spec.export.method)
+    if method is None:
         return None
-    module, pin = PACKAGES[spec.export.method]
-    if importlib.util.find_spec(module) is None:
-        return f"export.method: {spec.export.method} needs the {module} package; install it with pip install {pin}"
+    if importlib.util.find_spec(method.package) is None:
+        return (f"export.method: {method.name} needs the {method.package} package; "
+                f"install it with pip install {method.pin}")
     return None
+
+
+def method_module(spec: JobSpec) -> Any:
+    """The module that quantises with the job's export method (see engine.export.job for its calls)."""
+    return importlib.import_module(EXPORT_METHODS[spec.export.method].module)
 
 
 def plan(spec: JobSpec, ctx: Context) -> StagePlan:
@@ -61,14 +67,7 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
 
     e = spec.export
     calib = calibration.select(spec)  # bad calibration data fails at plan time, not after the model loads
-    if e.method == "awq":
-        what = (
-            f"AWQ {e.bits}-bit (W{e.bits}A16, group {e.group_size}, {'symmetric' if e.symmetric else 'asymmetric'}) "
-            f"with llm-compressor, calibrated on {len(calib.calibration)} rows of {calib.source} "
-            f"(≤ {e.calibration_max_length} tokens), checked against plain rounding to the same groups"
-        )
-    else:
-        what = "bitsandbytes 4-bit (nf4, double quantisation), no calibration"
+    what = method_module(spec).describe(spec, calib)
     return StagePlan(
         NAME,
         f"{what}; verified on {len(calib.held_out)} held-out rows, perplexity ≤ {e.max_ppl_ratio}× the source's",
@@ -97,20 +96,16 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
         ctx.log(f"removed the previous {final.name}/ (made under other settings)")
     ctx.log(f"exporting {source} with {spec.export.method} ({precision}, {device})")
 
-    libraries = ("llmcompressor",) if spec.export.method == "awq" else ()
+    method = EXPORT_METHODS[spec.export.method]
+    libraries = (method.package,) if method.calibrated else ()
     with progress.watched(ctx.emit, libraries=libraries) as watch, temporary_dir(final) as tmp:
-        quant, settings = _quantize(spec, ctx, source, tmp, tokenizer, calib, dtype)
-        quantized_at = time.time()
-        watch.now("verifying against the source model")
-        ctx.log(f"reloading {final.name}/ and comparing it with {source} on {len(calib.held_out)} held-out rows")
         checker = verify.Checker(source, tokenizer, calib.held_out, spec.export.calibration_max_length, dtype, device,
                                  spec.model.trust_remote_code)
-        figures = checker.check(tmp)
-        if settings is not None:
-            watch.now("round-to-nearest baseline")
-            baseline_at = time.time()
-            figures, quant = _against_rtn(spec, ctx, source, tmp, tokenizer, settings, quant, figures, checker)
-            quant["baseline_seconds"] = round(time.time() - baseline_at, 2)
+        ctx.log(f"each candidate is reloaded and compared with {source} on {len(calib.held_out)} held-out rows")
+        run = ExportRun(spec=spec, ctx=ctx, source=source, tmp=tmp, tokenizer=tokenizer, calib=calib, dtype=dtype,
+                        device=device, checker=checker, watch=watch)
+        quant, figures = method_module(spec).export(run)
+        quantized_at = quant.pop("quantized_at", started)
         report = _report(spec, source, final, tmp, quant, calib, figures, started, quantized_at)
         ctx.emit(
             "metric",
@@ -133,81 +128,6 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
         f"perplexity ratio {figures['ppl_ratio']}, logit cosine {figures['logit_cosine']}"
     )
     return {"path": str(final), "report": str(final / REPORT), "ppl_ratio": figures["ppl_ratio"]}
-
-
-def _quantize(
-    spec: JobSpec, ctx: Context, source: Path, tmp: Path, tokenizer: Any, calib: Any, dtype: Any
-) -> tuple[dict[str, Any], Any]:
-    """Write the quantised model to `tmp`; return what the report says about it (and the AWQ settings)."""
-    from ..export import awq, bnb, calibration, groups
-    from ..training.loading import load_model
-
-    if spec.export.method == "bnb-4bit":
-        model = bnb.quantize(source, dtype, spec.model.trust_remote_code, "cuda" if ctx.hardware.gpus else "cpu")
-        bnb.save(model, tokenizer, tmp)
-        ctx.emit("progress", step=1, total=1, unit="model", message="quantised on load and saved")
-        del model
-        _free()
-        return {"algorithm": "nf4", "bits": 4, "group_size": None,
-                "group_size_reason": "nf4 uses blocks of 64, any width works", "symmetric": None,
-                "format": bnb.FORMAT, "not_quantized": list(bnb.IGNORE), "samples": 0}, None
-
-    model = load_model(source, spec, ctx.hardware, ctx.hardware.precision(spec.train.precision))
-    group, reason = groups.choose_group_size(spec.export.group_size, groups.quantised_widths(model, awq.IGNORE))
-    ctx.emit("log", message=reason, level="info", group_size=group)
-    e = spec.export
-    if len(calib.calibration) < e.calibration_samples:
-        ctx.log(f"only {len(calib.calibration)} rows to calibrate on (export.calibration_samples asks "
-                f"{e.calibration_samples}); the rest are held out for the quality check", level="warning")
-    encoded = [calibration.encode(s, tokenizer, e.calibration_max_length) for s in calib.calibration]
-    tokens = sum(len(r["input_ids"]) for r in encoded)
-    ctx.log(f"calibrating on {len(encoded)} rows ({tokens} tokens) from {calib.source}")
-    settings = awq.AwqSettings(bits=e.bits, group_size=group, symmetric=e.symmetric, max_length=e.calibration_max_length)
-    awq.quantize(model, encoded, settings)
-    ctx.log("saving the compressed checkpoint")
-    awq.save(model, tokenizer, tmp)
-    del model
-    _free()
-    return {"algorithm": "awq", "bits": e.bits, "group_size": group, "group_size_reason": reason,
-            "symmetric": e.symmetric, "format": awq.FORMAT, "not_quantized": list(awq.IGNORE),
-            "samples": len(encoded), "tokens": tokens}, settings
-
-
-def _against_rtn(
-    spec: JobSpec, ctx: Context, source: Path, tmp: Path, tokenizer: Any, settings: Any,
-    quant: dict[str, Any], figures: dict[str, Any], checker: Any,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Quantise by plain rounding to the same groups; it ships instead of AWQ only if clearly closer to the source."""
-    from ..export import awq, verify
-    from ..training.loading import load_model
-
-    rtn_dir = ctx.job_dir / f"{NAME}{TMP_MARK}rtn-{os.getpid()}"
-    shutil.rmtree(rtn_dir, ignore_errors=True)
-    try:
-        model = load_model(source, spec, ctx.hardware, ctx.hardware.precision(spec.train.precision))
-        awq.quantize_rtn(model, settings)
-        awq.save(model, tokenizer, rtn_dir)
-        del model
-        _free()
-        rtn = checker.check(rtn_dir)
-        brief = {name: {k: f[k] for k in ("ppl_export", "ppl_ratio", "logit_cosine")}
-                 for name, f in (("awq", figures), ("rtn", rtn))}
-        shown = f"AWQ {figures['ppl_ratio']}×, plain rounding {rtn['ppl_ratio']}× the source's perplexity"
-        if verify.clearly_better(rtn, figures):
-            ctx.log(f"{shown}: AWQ's scales made this model worse, so the plain-rounding export ships "
-                    "(same format and size)", level="warning")
-            for entry in tmp.iterdir():
-                if entry.is_dir():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
-            for entry in rtn_dir.iterdir():
-                shutil.move(str(entry), str(tmp / entry.name))
-            return rtn, {**quant, "algorithm": "rtn", "candidates": brief}
-        ctx.log(f"{shown}: AWQ ships")
-        return figures, {**quant, "candidates": brief}
-    finally:
-        shutil.rmtree(rtn_dir, ignore_errors=True)
 
 
 def _report(
@@ -248,15 +168,3 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return out
-
-
-def _free() -> None:
-    """Give memory back between the models (the caller has dropped its reference)."""
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass

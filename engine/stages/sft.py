@@ -87,23 +87,21 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
     data = load_sft(spec)
 
     from datasets import Dataset
-    from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from ..training import quiet_libraries, targets
+    from ..training import quiet_libraries
     from ..training.args import precision_for, training_kwargs
     from ..training.fit import fit
-    from ..training.loading import load_model, load_tokenizer, model_type
-    from ..training.template import training_template
+    from ..training.loading import load_model, load_tokenizer
+    from ..training.lora import lora_config
+    from ..training.template import require_chat_template, training_template
 
     quiet_libraries()
     base = Path(prep["base"])
     t = spec.train
     precision = precision_for(spec, ctx.hardware)
     tokenizer = load_tokenizer(base, spec)
-    original = tokenizer.chat_template
-    if not original:
-        raise UserError(f"model.id: {base} has no chat template; pick an instruct/chat model or add one to its tokenizer")
+    original = require_chat_template(tokenizer, base)
     assistant_only = False
     if t.assistant_only_loss:
         marked, how = training_template(tokenizer)
@@ -121,15 +119,7 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
     quantization = spec.quantization()
     model = load_model(base, spec, ctx.hardware, precision, quantization,
                        sharded=layout.strategy in ("fsdp", "deepspeed-zero3"))
-    peft_config = None
-    if t.method in ("lora", "qlora"):
-        peft_config = LoraConfig(
-            r=t.lora.r,
-            lora_alpha=t.lora.alpha,
-            lora_dropout=t.lora.dropout,
-            target_modules=targets.resolve(t.lora.target_modules, model_type(base)),
-            task_type="CAUSAL_LM",
-        )
+    peft_config = lora_config(spec, base)
     if quantization != "none":
         ctx.log(f"base loaded {quantization} with bitsandbytes; the adapter trains in higher precision")
     trainer = SFTTrainer(

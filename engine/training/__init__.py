@@ -2,7 +2,7 @@
 
 loading (model/tokenizer, bitsandbytes bases via quant), template (assistant-only loss), args (the
 TrainingArguments every trainer shares), checkpoints (complete-only resume), fit (train, evaluate,
-save in one rename), launch / execute / worker (one process or torchrun ranks), merging, callback
+save in one rename), launch / execute (one process or torchrun ranks; each rank runs engine.worker), merging, callback
 (Trainer logs → events), targets (LoRA modules per family).
 """
 

@@ -6,7 +6,7 @@ and on GPUs transformers' Trainer reads the same torchrun environment. The strat
 (DDP, FSDP with transformer-block auto-wrap, DeepSpeed ZeRO-2/3) are rendered from
 templates/launch/ into jobs/<name>/launch/<stage>/ and read by every rank as TrainingArguments.
 
-Every rank re-enters the same stage code (`python -m engine.training.worker JOB_DIR STAGE`,
+Every rank re-enters the same stage code (`python -m engine.worker JOB_DIR STAGE`,
 argv lists only); rank 0 alone writes outputs (rank 0 of each machine in a multi-node run, where
 every machine has its own jobs/ folder) and events, and its result comes back to this process in
 result.json. The parent keeps state.json to itself.
@@ -125,7 +125,7 @@ def torchrun_argv(layout: Layout, job_dir: Path, stage: str) -> list[str]:
     else:
         argv += ["--nnodes", str(layout.nnodes), "--node-rank", str(layout.node_rank),
                  "--master-addr", layout.master_addr, "--master-port", str(layout.master_port)]
-    return argv + ["-m", "engine.training.worker", str(job_dir), stage]
+    return argv + ["-m", "engine.worker", str(job_dir), stage]
 
 
 def render_settings(layout: Layout, spec: JobSpec, stage: str, command: list[str], layer_classes: list[str]) -> str:

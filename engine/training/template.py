@@ -219,3 +219,13 @@ def training_template(tokenizer: Any) -> tuple[str | None, str]:
         if renders_identically(tokenizer, original, template) and masks_answers(tokenizer, template):
             return template, how
     return None, "could not mark assistant turns in this chat template"
+
+
+def require_chat_template(tokenizer: Any, base: Any) -> str:
+    """The tokenizer's chat template; a UserError naming model.id when there is none (every training stage
+    formats conversations with it)."""
+    from ..errors import UserError
+
+    if not tokenizer.chat_template:
+        raise UserError(f"model.id: {base} has no chat template; pick an instruct/chat model or add one to its tokenizer")
+    return tokenizer.chat_template

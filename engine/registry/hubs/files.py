@@ -12,7 +12,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from ...errors import UserError
-from . import RemoteFile
+from .common import RemoteFile
 
 # Small files at the top of the repository that loading, chatting or licensing needs.
 NEEDED = (

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
-from . import HubProblem, Listing, module, verify
 from . import files as picks
+from . import module, verify
+from .common import HubProblem, Listing
 from .progress import Watcher
 
 

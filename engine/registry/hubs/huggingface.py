@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import HubProblem, Listing, RemoteFile, first_line
+from .common import HubProblem, Listing, RemoteFile, first_line
 
 HUB = "huggingface"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -21,6 +21,11 @@ ENV_ENDPOINT, ENV_CACHE, ENV_TOKEN = "HF_ENDPOINT", "HF_HOME", "HF_TOKEN"
 
 def endpoint() -> str:
     return (os.environ.get(ENV_ENDPOINT) or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def info_url(model_id: str) -> str:
+    """The API address that answers whether a model exists (what the wizard checks as you type)."""
+    return f"{endpoint()}/api/models/{model_id}"
 
 
 def cache_root() -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ...util.fs import write_json_atomic
 from ..builtin import cache_root
-from . import Listing, RemoteFile
+from .common import Listing, RemoteFile
 
 STAMP_FORMAT = 1
 

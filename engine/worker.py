@@ -1,4 +1,4 @@
-"""One rank of a multi-process training stage: `python -m engine.training.worker JOB_DIR STAGE`.
+"""One rank of a multi-process training stage: `python -m engine.worker JOB_DIR STAGE`.
 
 torchrun starts this on every rank. It re-enters the very `train` function that a single
 process runs, with the spec, preparation and layout the parent wrote to launch/<stage>/run.json.
@@ -14,22 +14,22 @@ import sys
 import traceback
 from pathlib import Path
 
-from .. import hardware, stages
-from ..context import Context
-from ..errors import UserError
-from ..events import EventLog
-from ..files import JobFiles
-from ..spec import JobSpec
-from ..state import State
-from . import launch
-from .execute import RUN, write_result
-from .launch import Layout
+from . import hardware, stages
+from .context import Context
+from .errors import UserError
+from .events import EventLog
+from .files import JobFiles
+from .spec import JobSpec
+from .state import State
+from .training import launch
+from .training.execute import RUN, write_result
+from .training.launch import Layout
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m engine.training.worker JOB_DIR STAGE", file=sys.stderr)
+        print("usage: python -m engine.worker JOB_DIR STAGE", file=sys.stderr)
         return 2
     job_dir, stage = Path(args[0]).resolve(), args[1]
     data = json.loads((launch.run_dir(job_dir, stage) / RUN).read_text(encoding="utf-8"))
