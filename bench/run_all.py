@@ -23,10 +23,13 @@ ROOT = HERE.parent
 SUITE: list[tuple[str, int, str]] = [
     ("cli_latency.py", 3, "validate / plan latency from process start"),
     ("wizard_startup.py", 3, "wizard: process start to first screen, and import time"),
+    ("refusal_latency.py", 1, "junk/hostile job files: time to refuse; export heartbeat latency"),
     ("train_overhead.py", 1, "training: engine vs a hand-written torch+peft loop (steps/s ratio), time to first step"),
     ("qlora_memory.py", 1, "peak memory: QLoRA vs LoRA on the same model"),
     ("serve.py", 3, "serving: tokens/s and first-token latency vs raw generate"),
+    ("vlm.py", 3, "vision-language: image request latency, builtin server vs raw processor + generate"),
     ("export.py", 1, "AWQ export: size and quality vs the merged model"),
+    ("eval.py", 1, "eval: 200 multiple-choice items, batched vs one request at a time (throughput ratio)"),
     ("demo_timing.py", 1, "demo wall time by stage"),
 ]
 PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "llmcompressor", "textual", "fastapi"]

@@ -28,6 +28,9 @@ DPO_BASE = "dpo-base"  # the SFT adapter merged into its base, which DPO trains 
 EXPORT_REJECTED = "export.rejected.json"  # figures of an export that failed its gate
 EXPORT_REPORT = "report.json"  # inside export/
 EVAL_REPORT = "report.json"  # inside eval/
+EVAL_TABLE = "report.md"  # inside eval/: base / fine-tuned / export side by side
+EVAL_CHART = "chart.png"  # inside eval/
+EVAL_GENERATIONS = "generations.jsonl"  # inside eval/: every answer, so the figures can be recomputed
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,9 @@ def run_job(
                    if (only is None or s.name == only) and (not s.done or s.name in forced)]
         fit = Preflight(ctx, pending)  # "will not fit" stops here (unless --force), before anything runs
         fit.check()
+        if "eval" in pending:  # a bad benchmark file or name stops the job before any model loads
+            ctx.stage = "eval"
+            stages.load("eval").plan(spec, ctx)
         for status in statuses(spec, job_dir, state):
             name = status.name
             if only is not None and name != only:

@@ -44,6 +44,7 @@ class Shape:
     rope_head_dim: int = 0
     v_head_dim: int = 0
     dtype: str = "bfloat16"
+    vision: int = 0  # parameters of a VLM's vision tower and projector (kept frozen and 16-bit)
 
     @property
     def q_dim(self) -> int:
@@ -76,10 +77,11 @@ class ParamCount:
     experts: int
     norms: int
     lm_head: int
+    vision: int = 0  # a VLM's vision tower and projector: counted in total, never in linear (not packed)
 
     @property
     def total(self) -> int:
-        return self.embedding + self.attention + self.mlp + self.experts + self.norms + self.lm_head
+        return self.embedding + self.attention + self.mlp + self.experts + self.norms + self.lm_head + self.vision
 
     @property
     def linear(self) -> int:
@@ -98,7 +100,7 @@ def _first(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
 
 
 def text_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The language model's part of a (possibly multimodal) config; the vision tower is not counted."""
+    """The language model's part of a (possibly multimodal) config; vision_params counts the rest."""
     inner = config.get("text_config") or config.get("llm_config")
     if isinstance(inner, dict) and inner.get("hidden_size"):
         return {"model_type": config.get("model_type", ""), **inner}
@@ -159,8 +161,58 @@ def shape_of(config: dict[str, Any]) -> Shape:
         kv_lora_rank=int(cfg.get("kv_lora_rank") or 0),
         rope_head_dim=rope,
         v_head_dim=int(cfg.get("v_head_dim") or 0),
+        vision=vision_params(config),
         dtype=str(_first(cfg, "torch_dtype", "dtype", default=config.get("torch_dtype") or "bfloat16")),
     )
+
+
+def _size(value: Any) -> int:
+    """An image or patch size given as 336, [336, 336] or {"height": 336, "width": 336}: one side."""
+    if isinstance(value, dict):
+        value = value.get("height") or next(iter(value.values()), 0)
+    if isinstance(value, list | tuple):
+        value = value[0] if value else 0
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def vision_params(config: dict[str, Any]) -> int:
+    """A VLM's vision tower and projector from its `vision_config` (0 for a text model).
+
+    One formula for the ViTs the families use (CLIP, SigLIP, InternViT, Qwen-VL's, Pixtral's): per
+    block attention 4·w² and an MLP of 2 or 3 (gated) w·m matrices, plus patch and position
+    embeddings, plus a projector from the merged patch width to the language model's width. Within
+    a few per cent of the published towers; `vision_params` in the dict (the catalogue's count) wins.
+    """
+    given = config.get("vision_params")
+    if isinstance(given, int) and given > 0:
+        return given
+    vc = config.get("vision_config")
+    if not isinstance(vc, dict):
+        return 0
+    width = _first(vc, "embed_dim", "hidden_size", "width")  # Qwen2-VL: embed_dim is the width, hidden_size its output
+    layers = _first(vc, "depth", "num_hidden_layers", "num_layers")
+    if not isinstance(width, int) or not isinstance(layers, int) or width <= 0 or layers <= 0:
+        return 0
+    layers += int(vc.get("num_global_layers") or 0)  # Mllama's second encoder
+    mlp = int(vc.get("intermediate_size") or width * float(vc.get("mlp_ratio") or 4))
+    kind = str(vc.get("model_type") or config.get("model_type") or "")
+    gated = "qwen2_5" in kind or "pixtral" in kind
+    block = 4 * width * width + (3 if gated else 2) * width * mlp + 9 * width + mlp  # + biases and norms
+    patch = _size(vc.get("patch_size")) or 14
+    embed = int(vc.get("num_channels") or vc.get("in_channels") or 3) * patch * patch * width
+    embed *= int(vc.get("temporal_patch_size") or 1)
+    image = _size(vc.get("image_size"))
+    if image:
+        embed += ((image // patch) ** 2 + 1) * width
+    text = text_config(config)
+    out = int(_first(text, "hidden_size", "n_embd", "d_model", default=width))
+    merge = int(vc.get("spatial_merge_size") or config.get("scale_factor") or 1) ** 2
+    if config.get("downsample_ratio"):
+        merge = round(1 / float(config["downsample_ratio"]) ** 2)
+    merged = width * merge
+    projector = merged * merged + merged * out if "spatial_merge_size" in vc else merged * out + out * out
+    projector *= 1 + len(vc.get("deepstack_visual_indexes") or [])  # Qwen3-VL's extra mergers
+    return layers * block + embed + projector
 
 
 def linear_shapes(s: Shape) -> dict[str, tuple[int, int]]:
@@ -218,6 +270,7 @@ def count_params(s: Shape) -> ParamCount:
         experts=experts,
         norms=(2 * s.layers + 1) * s.hidden,
         lm_head=0 if s.tied else s.vocab * s.hidden,
+        vision=s.vision,
     )
 
 

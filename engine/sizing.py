@@ -8,7 +8,8 @@ are checked in tests against published 7B figures and against real CPU training 
 Assumptions, said once: full fine-tuning keeps fp32 master weights and fp32 AdamW states with a
 16-bit autocast copy (mixed precision, what LLaMA-Factory's "120 GB for 7B" means); LoRA adapters
 are fp32 (peft's default), QLoRA adapters bf16 (TRL's); 4-bit nf4 with double quantisation packs
-the blocks' matrices at ~0.52 bytes a parameter and leaves embeddings and lm_head 16-bit.
+the blocks' matrices at ~0.52 bytes a parameter and leaves embeddings and lm_head 16-bit. A
+vision-language model's vision tower and projector are frozen and 16-bit in every method.
 """
 
 from __future__ import annotations
@@ -111,11 +112,11 @@ def memory(s: Shape, st: Settings, params: ParamCount | None = None) -> MemoryEs
     a = BYTES[st.precision]
     notes: list[str] = []
     if st.method == "full":
-        trainable = p.total
-        weights = 4.0 * p.total
+        trainable = p.total - p.vision  # a VLM's vision tower and projector stay frozen, 16-bit
+        weights = 4.0 * trainable + a * p.vision
         parts = {"weights": weights}
         if a == 2:
-            parts["weights_16bit_copy"] = 2.0 * p.total  # autocast's cached casts, kept for backward
+            parts["weights_16bit_copy"] = 2.0 * trainable  # autocast's cached casts, kept for backward
         grad_bytes = 4.0
         notes.append("full: fp32 master weights and AdamW states (mixed precision)")
     else:

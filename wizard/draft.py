@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.spec import ExportSpec, JobSpec, TrainSpec, format_errors
+from engine.spec import EvalSpec, ExportSpec, JobSpec, TrainSpec, format_errors
 
 from . import schema
 
@@ -25,7 +25,7 @@ DEPLOY = "run_deploy"  # the wizard-only field: serve the model when the job is 
 # be run from anywhere, and the engine reads relative paths from the job file's folder).
 SOURCES = ("dataset.sft", "dataset.preference", "export.calibration_dataset")
 DEFAULT_MODEL = {"id": "builtin/smollm2-135m-instruct", "hub": "builtin"}
-SECTIONS = ("model", "dataset", "train", "dpo", "parallel", "export", "deploy")
+SECTIONS = ("model", "dataset", "train", "dpo", "parallel", "export", "eval", "deploy")
 
 
 def _defaults() -> dict[str, Any]:
@@ -214,6 +214,7 @@ def _implied_from(data: dict[str, Any]) -> list[str]:
         stages=None,
         train=TrainSpec.model_construct(**data["train"]),
         export=ExportSpec.model_construct(**data["export"]),
+        eval=EvalSpec.model_construct(**data["eval"]),
     )
     return shell.stage_names()
 

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from engine.files import JOB_FILE, RUN_LOG, JobFiles
+from engine.files import EVAL_TABLE, JOB_FILE, RUN_LOG, JobFiles
 
 from . import i18n
 
@@ -142,6 +142,15 @@ def log_tail(job_dir: Path, lines: int = 4) -> list[str]:
     except OSError:
         return []
     return [line for line in text.strip().splitlines() if line.strip()][-lines:]
+
+
+def eval_table(job_dir: Path) -> list[str]:
+    """The eval stage's table (jobs/<name>/eval/report.md: base / fine-tuned / export), or [] before it exists."""
+    path = JobFiles(job_dir).stage_dir("eval") / EVAL_TABLE
+    try:
+        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    except OSError:
+        return []
 
 
 def read_serve(job_dir: Path) -> dict[str, Any] | None:

@@ -236,6 +236,11 @@ def follow(job: Path, stages: list[str], proc: Any) -> int:
                     for line in jobs.log_tail(job.parent):
                         say(line)
                 say(i18n.t("run.finished", path=job.parent) if ok else i18n.t("run.failed", job=job))
+                table = jobs.eval_table(job.parent)
+                if table:
+                    say(i18n.t("run.eval"))
+                    for line in table:
+                        say(line)
                 info = jobs.read_serve(job.parent)
                 if info and info.get("status", "running") == "running":
                     say(i18n.t("run.serving", url=jobs.serve_url(info)))

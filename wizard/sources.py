@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 
@@ -35,6 +36,7 @@ class DatasetChoice:
     description: str
     description_zh: str
     placeholders: bool
+    images: bool = False  # rows carry images: a set for vision-language models
 
 
 @dataclass
@@ -145,7 +147,7 @@ def datasets(kind: str) -> list[DatasetChoice]:
         return []
     return [
         DatasetChoice(d.name, d.kind, d.rows, d.description, getattr(d, "description_zh", d.description),
-                      bool(getattr(d, "placeholders", False)))
+                      bool(getattr(d, "placeholders", False)), bool(getattr(d, "images", False)))
         for d in list_builtin(kind)
     ]
 
@@ -183,9 +185,12 @@ class DataPreview:
     first: list[str]
     problems: list[str]
     available: bool = True
+    images: list[list[str]] = field(default_factory=list)  # per first row: its images (absolute paths, data: URLs)
 
 
-def preview(source: str, fmt: str = "auto", identity: dict[str, str] | None = None) -> DataPreview:
+def preview(source: str, fmt: str = "auto", identity: dict[str, str] | None = None,
+            max_image_pixels: int | None = None, model: dict[str, str] | None = None) -> DataPreview:
+    """The engine's preview; with the job's image limit and model ({"id", "hub"}) images are checked as at run."""
     try:
         from engine.data import preview as engine_preview
     except ImportError:
@@ -198,25 +203,39 @@ def preview(source: str, fmt: str = "auto", identity: dict[str, str] | None = No
             kwargs["identity"] = Identity(**identity)
         except (ImportError, TypeError):
             pass
+    if max_image_pixels:
+        kwargs["max_image_pixels"] = max_image_pixels
+    if model and model.get("id"):
+        kwargs["model"] = SimpleNamespace(id=model["id"], hub=model.get("hub", "modelscope"),
+                                          revision=model.get("revision"), trust_remote_code=False)
     try:
         result = engine_preview(source, fmt, **kwargs)
     except Exception as exc:  # the preview never decides anything; the engine checks again at plan/run
         return DataPreview("?", 0, [], [f"{source}: {exc}"])
     first = [row_summary(row) for row in result.first]
-    return DataPreview(result.format, result.rows, first, list(result.problems))
+    images = [[str(i) for i in row.get("images", [])] for row in result.first]
+    return DataPreview(result.format, result.rows, first, list(result.problems), images=images)
+
+
+def _content(value: Any) -> str:
+    """Message content as text; content-part lists (rows with images) show each image as [image]."""
+    if isinstance(value, list):
+        value = "".join(p.get("text", "") if p.get("type") == "text" else " [image] "
+                        for p in value if isinstance(p, dict))
+    return " ".join(str(value).split())
 
 
 def _text(value: Any) -> str:
     if isinstance(value, list):  # conversational: the last message's content says the most
         value = value[-1].get("content", "") if value and isinstance(value[-1], dict) else value
-    return " ".join(str(value).split())
+    return _content(value)
 
 
 def row_summary(row: dict[str, Any]) -> str:
     """One converted row as one readable line: 'user → assistant', or 'prompt | chosen | rejected'."""
     messages = row.get("messages")
     if isinstance(messages, list):
-        return " → ".join(f"{m.get('role', '?')}: {_text(m.get('content', ''))}" for m in messages if isinstance(m, dict))
+        return " → ".join(f"{m.get('role', '?')}: {_content(m.get('content', ''))}" for m in messages if isinstance(m, dict))
     parts = [f"{key}: {_text(row[key])}" for key in ("prompt", "chosen", "rejected", "completion", "label") if key in row]
     return " | ".join(parts) if parts else json.dumps(row, ensure_ascii=False)
 

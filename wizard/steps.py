@@ -95,6 +95,11 @@ def applies(path: str, draft: Draft) -> bool:
         return "export" in task_stages and (custom is None or "export" in custom)
     if path.startswith("export."):
         return "export" in names
+    if path == "eval.enabled":  # shown while off too, so scoring can be turned back on
+        custom = draft.data.get("stages")
+        return "eval" in task_stages and (custom is None or "eval" in custom)
+    if path.startswith("eval."):
+        return "eval" in names
     if path.startswith("deploy."):
         return "deploy" in names
     return True
@@ -146,9 +151,9 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "export",
-        ("export.method", DEPLOY, "deploy.port", "deploy.api_key_env"),
-        ("export", "deploy"),
-        owns=("export", "deploy", "stages"),
+        ("export.method", "eval.enabled", "eval.benchmarks", DEPLOY, "deploy.port", "deploy.api_key_env"),
+        ("export", "eval", "deploy"),
+        owns=("export", "eval", "deploy", "stages"),
     ),
     Step("review", ("name",), owns=("name", "version", "task", "job")),
 )

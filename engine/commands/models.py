@@ -30,6 +30,8 @@ def _row(info: ModelInfo) -> str:
     flags = []
     if info.status != "ready":
         flags.append(info.status)
+    if info.modality == "vision":
+        flags.append("images + text")
     if info.gated:
         flags.append("gated on " + "/".join(info.gated))
     if info.trust_remote_code:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..files import STATE_FILE
+from ..files import EVAL_TABLE, STATE_FILE, JobFiles
 from ..spec import ORDER
 from ..state import State
 
@@ -41,6 +41,7 @@ def main(args: argparse.Namespace) -> int:
                 print(f"           {key}: {value}")
         if record.get("error"):
             print(f"           error: {record['error'].splitlines()[0]}")
+    _eval_table(job_dir)
     _server_line(job_dir)
     updated = state.data.get("updated")
     if updated:
@@ -62,3 +63,14 @@ def _server_line(job_dir: Path) -> None:
         print(f"server   stopped (was at {url}); run the job again to start it")
     else:
         print(f"server   down (was at {url}, pid {pid}); run the job again to restart it; log: {record.get('log')}")
+
+
+def _eval_table(job_dir: Path) -> None:
+    """The eval stage's table (base / fine-tuned / export), when the job has scored its models."""
+    table = JobFiles(job_dir).stage_dir("eval") / EVAL_TABLE
+    if not table.is_file():
+        return
+    print(f"eval     {table}")
+    for line in table.read_text(encoding="utf-8").splitlines():
+        if line.startswith("|"):
+            print(f"  {line}")

@@ -4,6 +4,7 @@ Rows come out in TRL's conversational shape, so the DPO/KTO trainers apply the m
 template:
   dpo: {"prompt": [messages], "chosen": [{"role": "assistant", ...}], "rejected": [{"role": "assistant", ...}]}
   kto: {"prompt": [messages], "completion": [{"role": "assistant", ...}], "label": bool}
+Rows with images add "images" (absolute paths) and use content lists (engine.data.multimodal).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from ..errors import UserError
 from ..spec import JobSpec
 from .formats import Messages, check_messages
+from .multimodal import Converter, uniform
 from .rows import Problems, Record
 from .source import Identity, collect, resolve, split
 
@@ -24,6 +26,7 @@ class PrefData:
     format: str  # "dpo" or "kto"
     train: list[dict[str, Any]]
     val: list[dict[str, Any]]
+    images: bool = False  # rows carry "images"; the format reads "dpo + images" (multimodal.label)
 
 
 def load_preference(spec: JobSpec) -> PrefData:
@@ -32,8 +35,12 @@ def load_preference(spec: JobSpec) -> PrefData:
     if not entry:
         raise UserError("dataset.preference: the dpo stage needs preference data; give a file or a built-in name")
     source = resolve(entry)
-    fmt, rows, problems = collect(source, "preference", spec.dataset.format, Identity.of(spec.dataset), to_preference)
+    converter = Converter(spec.dataset.max_image_pixels)
+    fmt, rows, problems = collect(source, "preference", spec.dataset.format, Identity.of(spec.dataset),
+                                  converter.wrap(to_preference))
+    converter.check_model(spec.model, problems)
     problems.raise_if_any()
+    rows, images = uniform(rows)
     if fmt not in ("dpo", "kto"):
         raise UserError(f"{source.label}: its files mix formats ({fmt}); use dpo pairs or kto rows, not both")
     if fmt == "kto" and spec.dpo.algorithm == "dpo":
@@ -42,7 +49,7 @@ def load_preference(spec: JobSpec) -> PrefData:
             "set dpo.algorithm: kto, or give prompt/chosen/rejected pairs"
         )
     train, val = split(rows, spec.dataset, spec.train.seed, source.label)
-    return PrefData(source.label, fmt, train, val)
+    return PrefData(source.label, fmt, train, val, images)
 
 
 def to_unpaired(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -52,8 +59,9 @@ def to_unpaired(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "completion" in row:
             out.append(row)
             continue
-        out.append({"prompt": row["prompt"], "completion": row["chosen"], "label": True})
-        out.append({"prompt": row["prompt"], "completion": row["rejected"], "label": False})
+        extra = {"images": row["images"]} if "images" in row else {}
+        out.append({"prompt": row["prompt"], "completion": row["chosen"], "label": True, **extra})
+        out.append({"prompt": row["prompt"], "completion": row["rejected"], "label": False, **extra})
     return out
 
 

@@ -18,7 +18,7 @@ from ..errors import UserError
 MAX_PROBLEMS = 20
 SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv")
 # CSV cells that may hold a JSON list (a conversation) rather than plain text.
-LIST_COLUMNS = ("messages", "conversations", "history", "prompt", "chosen", "rejected", "completion")
+LIST_COLUMNS = ("messages", "conversations", "history", "prompt", "chosen", "rejected", "completion", "images")
 STRICT_LIST_COLUMNS = ("messages", "conversations", "history")
 
 

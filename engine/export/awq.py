@@ -51,7 +51,8 @@ def pinning_off_without_accelerator() -> Iterator[None]:
         IntermediatesCache.pin_memory = original  # type: ignore[method-assign]
 
 
-def recipe(settings: AwqSettings) -> list[Any]:
+def recipe(settings: AwqSettings, ignore: tuple[str, ...] = IGNORE) -> list[Any]:
+    """AWQ smoothing then W4A16 groups; `ignore`: layer names / `re:` patterns left unquantised."""
     from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
     from llmcompressor.modifiers.quantization import QuantizationModifier
     from llmcompressor.modifiers.transform.awq import AWQModifier
@@ -66,7 +67,7 @@ def recipe(settings: AwqSettings) -> list[Any]:
     scheme = QuantizationScheme(targets=["Linear"], weights=weights)
     return [
         AWQModifier(n_grid=settings.n_grid),
-        QuantizationModifier(config_groups={"group_0": scheme}, ignore=list(IGNORE)),
+        QuantizationModifier(config_groups={"group_0": scheme}, ignore=list(ignore)),
     ]
 
 
@@ -89,11 +90,11 @@ def quantize(model: Any, encoded: list[dict[str, list[int]]], settings: AwqSetti
     return model
 
 
-def quantize_rtn(model: Any, settings: AwqSettings) -> Any:
+def quantize_rtn(model: Any, settings: AwqSettings, ignore: tuple[str, ...] = IGNORE) -> Any:
     """The same W4A16 groups by plain round-to-nearest (no AWQ scales, no data): the baseline AWQ must beat."""
     from llmcompressor import oneshot
 
-    oneshot(model=model, recipe=recipe(settings)[1:], pipeline="datafree")
+    oneshot(model=model, recipe=recipe(settings, ignore)[1:], pipeline="datafree")
     return model
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..util.fs import TMP_MARK
 from . import awq, calibration, groups, verify
 from .job import ExportRun, free_memory
+from .ladder import Variant
 
 
 def describe(spec: Any, calib: Any) -> str:
@@ -23,19 +24,32 @@ def describe(spec: Any, calib: Any) -> str:
     )
 
 
-def export(run: ExportRun) -> tuple[dict[str, Any], dict[str, Any]]:
-    from ..training.loading import load_model
+def export(run: ExportRun, variant: Variant | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Quantise with AWQ (or, for an 8-bit rung of the ladder, plain rounding) into run.tmp and check it."""
+    from ..training.loading import is_vision_dir, load_model
+
+    if is_vision_dir(run.source):  # language model only, image rows, STACK's three traps: engine.export.vision
+        from . import vision
+
+        return vision.export(run, variant)
 
     spec, ctx, e = run.spec, run.ctx, run.spec.export
+    variant = variant or Variant("AWQ")
     model = load_model(run.source, spec, ctx.hardware, ctx.hardware.precision(spec.train.precision))
-    group, reason = groups.choose_group_size(e.group_size, groups.quantised_widths(model, awq.IGNORE))
+    group, reason = groups.choose_group_size(variant.group_size or e.group_size,
+                                             groups.quantised_widths(model, awq.IGNORE))
     ctx.emit("log", message=reason, level="info", group_size=group)
-    if len(run.calib.calibration) < e.calibration_samples:
-        ctx.log(f"only {len(run.calib.calibration)} rows to calibrate on (export.calibration_samples asks "
+    if variant.bits != e.bits:
+        return _rounded(run, model, group, reason, variant.bits)
+    calib = run.calib
+    if variant.samples and variant.samples != len(calib.calibration):
+        calib = calibration.select(spec, variant.samples)
+    if len(calib.calibration) < (variant.samples or e.calibration_samples):
+        ctx.log(f"only {len(calib.calibration)} rows to calibrate on (export.calibration_samples asks "
                 f"{e.calibration_samples}); the rest are held out for the quality check", level="warning")
-    encoded = [calibration.encode(s, run.tokenizer, e.calibration_max_length) for s in run.calib.calibration]
+    encoded = [calibration.encode(s, run.tokenizer, e.calibration_max_length) for s in calib.calibration]
     tokens = sum(len(r["input_ids"]) for r in encoded)
-    ctx.log(f"calibrating on {len(encoded)} rows ({tokens} tokens) from {run.calib.source}")
+    ctx.log(f"calibrating on {len(encoded)} rows ({tokens} tokens) from {calib.source}")
     settings = awq.AwqSettings(bits=e.bits, group_size=group, symmetric=e.symmetric, max_length=e.calibration_max_length)
     awq.quantize(model, encoded, settings)
     ctx.log("saving the compressed checkpoint")
@@ -53,6 +67,23 @@ def export(run: ExportRun) -> tuple[dict[str, Any], dict[str, Any]]:
     figures, quant = _against_rtn(run, settings, quant, figures)
     quant["baseline_seconds"] = round(time.time() - started, 2)
     return quant, figures
+
+
+def _rounded(run: ExportRun, model: Any, group: int, reason: str, bits: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Plain round-to-nearest at `bits` (the ladder's 8-bit rung: no calibration, almost nothing lost)."""
+    e = run.spec.export
+    settings = awq.AwqSettings(bits=bits, group_size=group, symmetric=True, max_length=e.calibration_max_length)
+    run.ctx.log(f"W{bits}A16 by plain rounding, group {group}")
+    awq.quantize_rtn(model, settings)
+    awq.save(model, run.tokenizer, run.tmp)
+    quantized = time.time()
+    del model
+    free_memory()
+    run.watch.now("verifying against the source model")
+    figures = run.checker.check(run.tmp)
+    return {"algorithm": "rtn", "bits": bits, "group_size": group, "group_size_reason": reason, "symmetric": True,
+            "format": awq.FORMAT, "not_quantized": list(awq.IGNORE), "samples": 0, "tokens": 0,
+            "quantized_at": quantized}, figures
 
 
 def _against_rtn(run: ExportRun, settings: awq.AwqSettings, quant: dict[str, Any],

@@ -59,7 +59,7 @@ def describe(spec: Any, calib: Any) -> str:
     return "bitsandbytes 4-bit (nf4, double quantisation), no calibration"
 
 
-def export(run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def export(run: Any, variant: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Quantise as the model loads, save 4-bit, check against the source."""
     from .job import free_memory
 

@@ -27,12 +27,16 @@ class CalibrationSet:
     source: str
     calibration: list[Sample]
     held_out: list[Sample]
+    available: int = 0  # rows that could calibrate (the ladder's "more calibration rows" stops there)
 
 
-def select(spec: JobSpec) -> CalibrationSet:
-    """Calibration and held-out samples for this job; UserError naming the field when there is no data."""
+def select(spec: JobSpec, samples_wanted: int | None = None) -> CalibrationSet:
+    """Calibration and held-out samples for this job; UserError naming the field when there is no data.
+
+    samples_wanted overrides export.calibration_samples (the precision ladder asks for more rows).
+    """
     source, samples = _samples(spec)
-    n = spec.export.calibration_samples
+    n = samples_wanted or spec.export.calibration_samples
     held = min(MAX_HELD_OUT, max(1, len(samples) // 4)) if len(samples) > 1 else 0
     if held == 0:
         raise UserError(
@@ -40,7 +44,7 @@ def select(spec: JobSpec) -> CalibrationSet:
             "check need at least 2 (some are held out); give more rows"
         )
     held_out, rest = samples[:held], samples[held:]
-    return CalibrationSet(source, rest[:n], held_out)
+    return CalibrationSet(source, rest[:n], held_out, available=len(rest))
 
 
 def _samples(spec: JobSpec) -> tuple[str, list[Sample]]:

@@ -64,6 +64,9 @@ def context(spec: JobSpec, report: dict[str, Any], export_dir: Path) -> dict[str
         "vllm_flags": " --quantization bitsandbytes" if spec.export.method == "bnb-4bit" else "",
         **{k: quality[k] for k in ("ppl_source", "ppl_export", "ppl_ratio", "logit_cosine", "top1_agreement")},
         "generation_source": quality["generation_source"],
+        "behaviour_text": _behaviour_text(quality, spec.export.max_score_drop),
+        "identity_probe": "identity" in ((quality.get("behaviour") or {}).get("source") or {}).get("parts", {}),
+        "ladder": report.get("ladder", []),
         "generation_export": quality["generation_export"],
     }
 
@@ -79,6 +82,14 @@ def _algorithm_text(q: dict[str, Any]) -> str:
         return (f"round-to-nearest: AWQ's scales left perplexity at {awq}× the source's, plain rounding to the "
                 f"same groups at {rtn}×, so this one shipped")
     return f"AWQ scales, then round-to-nearest (perplexity {awq}× the source's; plain rounding alone: {rtn}×)"
+
+
+def _behaviour_text(quality: dict[str, Any], max_drop: float) -> str:
+    b = quality.get("behaviour") or {}
+    source, export = b.get("source"), b.get("export")
+    if not source or not export:
+        return "not scored (no held-out conversations in the job's data)"
+    return f"{source['score']} → {export['score']} (allowed drop ≤ {max_drop:g} points)"
 
 
 def _calibration_text(calib: dict[str, Any]) -> str:

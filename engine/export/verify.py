@@ -95,21 +95,6 @@ def _finite(value: float) -> float | None:
     return round(value, 6) if math.isfinite(value) else None
 
 
-def gate(figures: dict[str, Any], max_ratio: float, rejected: Path) -> None:
-    """UserError naming export.max_ppl_ratio when the export is worse than the job allows."""
-    ratio = figures["ppl_ratio"]
-    if ratio is not None and ratio <= max_ratio:
-        return
-    shown = "infinite" if ratio is None else f"{ratio:.3f}"
-    raise UserError(
-        f"export.max_ppl_ratio: the quantised model's perplexity is {shown}× the source's "
-        f"({figures['ppl_export']} vs {figures['ppl_source']} on {figures['held_out_tokens']} held-out tokens; "
-        f"logit cosine {figures['logit_cosine']}), above the allowed {max_ratio}×; the export was not kept",
-        f"figures in {rejected}; try more calibration rows (export.calibration_samples), group size 64 or 32, "
-        "symmetric: false, or raise export.max_ppl_ratio if this loss is acceptable",
-    )
-
-
 class Checker:
     """Measures the source once, then any number of exported folders against it on the same rows."""
 
@@ -118,16 +103,39 @@ class Checker:
         self.source_dir, self.tokenizer, self.rows, self.max_length = source, tokenizer, rows, max_length
         self.dtype, self.device, self.trust_remote_code = dtype, device, trust_remote_code
         self._source: Measurement | None = None
+        from ..training.loading import is_vision_dir
+
+        self.vision = is_vision_dir(source)  # image rows: engine.export.vision_verify measures them
 
     def _measure(self, folder: Path) -> Measurement:
         import gc
 
+        if self.vision:
+            return self._measure_vision(folder)
         model = load_for_check(folder, self.dtype, self.device, self.trust_remote_code)
         try:
             return measure(model, self.tokenizer, self.rows, self.max_length, self.device)
         finally:
             del model
             gc.collect()
+
+    def _measure_vision(self, folder: Path) -> Measurement:
+        import gc
+
+        from . import vision_verify
+
+        processor = vision_verify.processor_for(self.source_dir, self.trust_remote_code)
+        model = vision_verify.load(folder, self.dtype, self.device, self.trust_remote_code)
+        try:
+            nll, count, kept, answer, shown = vision_verify.measure(model, processor, self.rows, MAX_VERIFY_TOKENS,
+                                                                   self.device)
+        finally:
+            del model
+            gc.collect()
+        if count == 0:
+            raise UserError("export: the held-out image rows have no text tokens; give rows with questions and answers")
+        ppl = math.exp(nll / count) if nll / count < 700 else math.inf
+        return Measurement(ppl, count, kept, answer, shown)
 
     def check(self, folder: Path) -> dict[str, Any]:
         if self._source is None:

@@ -102,7 +102,8 @@ def search(text: str = "", include_coming: bool = True) -> list[ModelInfo]:
             continue
         haystack = " ".join(
             str(x) for x in (info.id, info.huggingface_id, info.modelscope_id, info.family, info.architecture,
-                             info.model_type, info.note, info.modality, info.size_label)
+                             info.model_type, info.note, info.modality, info.size_label,
+                             "vlm vision-language" if info.modality == "vision" else "")
             if x
         ).lower()
         tokens = re.split(r"[^a-z0-9.]+", haystack)

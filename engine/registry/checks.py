@@ -14,7 +14,8 @@ from typing import Protocol
 from . import builtin
 from .catalogue import lookup
 from .info import ModelInfo
-from .resolver import known, resolve_local, supported
+from .resolver import known, read_json, resolve_local, supported
+from .vision import is_vision_model, remote_code_vlm
 
 CHAT_STAGES = ("sft", "dpo", "deploy")  # stages that format conversations with the chat template
 OTHER_HUB = {"modelscope": "huggingface", "huggingface": "modelscope"}
@@ -43,10 +44,14 @@ def resolve(model: ModelRef) -> tuple[ModelInfo | None, list[str]]:
         folder = Path(model.id)
         try:
             if folder.is_absolute() and (folder / "config.json").is_file():
-                return resolve_local(folder), []
+                line = remote_code_vlm(model.id, read_json(folder / "config.json") or {})
+                return (None, [line]) if line else (resolve_local(folder), [])
         except (OSError, ValueError):  # a name too long for the filesystem, an unreadable config
             return None, []
         return None, []  # relative (resolved later against the job file) or missing: the stage says so
+    line = remote_code_vlm(model.id)
+    if line:  # before any download: the native classes cannot load it
+        return None, [line]
     info = lookup(model.id, model.hub)
     if info is not None and info.hub_id(model.hub) is None:
         other = OTHER_HUB[model.hub]
@@ -80,7 +85,13 @@ def problems_for(info: ModelInfo, model: ModelRef, stages: list[str]) -> list[st
             f"model.id: {name} is a {kind} model; fine-tuning it is coming in a later version. "
             "Pick a text model, e.g. Qwen/Qwen2.5-7B-Instruct (python -m engine models lists them)"
         )
-    if info.trust_remote_code and not model.trust_remote_code:
+    if is_vision_model(info) and info.trust_remote_code:
+        out.append(
+            f"model.id: {name} is a vision-language model that ships its own Python code (auto_map); images are "
+            "handled through transformers' native classes only (AutoModelForImageTextToText): pick a native one "
+            "(python -m engine models --search vl)"
+        )
+    elif info.trust_remote_code and not model.trust_remote_code:
         out.append(
             f"model.trust_remote_code: {name} needs its own Python code to load (auto_map in its config.json); "
             "set model.trust_remote_code: true if you trust its authors, or pick a model transformers supports natively"

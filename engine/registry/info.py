@@ -85,18 +85,18 @@ def memory_needs(info: ModelInfo) -> dict[str, float]:
         from ..shapes import count_params, shape_of
         from ..sizing import Settings, memory
 
+        vision = int((info.vision_b or 0.0) * 1e9)  # the frozen vision tower and projector, 16-bit
         try:
-            shape = shape_of({"model_type": info.model_type, **info.shape})
+            shape = shape_of({"model_type": info.model_type, **info.shape, "vision_params": vision})
         except ValueError:
             shape = None
         if shape is not None:
             params = count_params(shape)
             targets = list(info.lora_targets) if isinstance(info.lora_targets, tuple) else info.lora_targets
-            vision = (info.vision_b or 0.0) * 1e9 * 2 / 1024**3  # the frozen vision tower, 16-bit
             for method in METHODS:
                 settings = Settings(method=method, precision="bf16", batch_size=1, max_length=1024,
                                     gradient_checkpointing=True, lora_r=8, targets=targets)
-                out[method] = round(memory(shape, settings, params).total_gb + vision, 1)
+                out[method] = round(memory(shape, settings, params).total_gb, 1)
     _MEMORY_CACHE[key] = out
     return out
 

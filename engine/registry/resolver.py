@@ -18,6 +18,7 @@ from .info import ModelInfo
 from .targets import BY_MODEL_TYPE
 
 ARCHITECTURES = Path(__file__).resolve().parent / "architectures.json"
+REMOTE_CODE_VISION = {"internvl_chat"}  # vision-language models that only load with their own code
 
 # Prompt-format kinds, recognised by the markers each template writes (first match wins).
 TEMPLATE_MARKERS: tuple[tuple[str, str], ...] = (
@@ -140,24 +141,37 @@ def resolve_local(path: str | Path, model_id: str | None = None) -> ModelInfo:
             params = count_params(shape_of(config)).total
         except ValueError:
             params = None
-    kinds = known()
-    multimodal = model_type in kinds["multimodal"] and model_type not in kinds["causal_lm"]
+    vision = is_vision_config(config)
+    vision_b = None
+    if vision:
+        from ..shapes import vision_params
+
+        vision_b = round(vision_params(config) / 1e9, 6) or None
     return ModelInfo(
         id=model_id or str(folder),
         family=model_type,
         architecture=arch,
         model_type=model_type,
         params_b=round(params / 1e9, 4) if params else None,
+        vision_b=vision_b,
         chat_template=template_kind(chat_template_text(folder)),
         lora_targets=_targets(model_type),
         context_length=context,
         license=_license(folder),
         trust_remote_code=bool(config.get("auto_map")),
-        status="coming" if multimodal else "ready",
-        modality="vision" if multimodal or "vision_config" in config else "text",
+        modality="vision" if vision else "text",
         source="local",
         shape=shape_keys,
     )
+
+
+def is_vision_config(config: dict[str, Any]) -> bool:
+    """Whether a config.json dict describes a vision-language model (engine.registry.vision re-exports it)."""
+    if isinstance(config.get("vision_config"), dict):
+        return True
+    model_type = str(config.get("model_type") or "")
+    kinds = known()
+    return model_type in REMOTE_CODE_VISION or (model_type in kinds["multimodal"] and model_type not in kinds["causal_lm"])
 
 
 def supported(info: ModelInfo) -> bool:

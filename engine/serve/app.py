@@ -8,6 +8,7 @@ traceback and still answered in the same shape.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -22,7 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from .generation import LoadedModel, Outcome
-from .protocol import ApiError, ChatRequest, CompletionRequest, error_body, parse_request
+from .images import ImageLimits, gather, refuse_images
+from .protocol import ApiError, ChatRequest, CompletionRequest, Message, error_body, parse_request
 from .queue import GenerationQueue, QueueFull, Ticket
 from .responses import Reply, model_card, sse
 from .settings import ServeSettings
@@ -41,6 +43,10 @@ class Server:
         self.settings = settings
         self._key = key.encode() if key else None
         self.queue = GenerationQueue(settings.max_queue)
+        self.vision = model.processor is not None
+        self.body_limit = settings.body_limit(self.vision)
+        self.image_limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, settings.max_images,
+                                        settings.allow_remote_images)
         self.started = int(time.time())
 
     def check_key(self, request: Request) -> None:
@@ -55,19 +61,20 @@ class Server:
                            headers={"WWW-Authenticate": "Bearer"})
 
     async def read_body(self, request: Request) -> bytes:
-        limit = self.settings.max_body_bytes
+        limit = self.body_limit
+        drain = max(DRAIN_LIMIT, limit)
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit()):
             raise ApiError(400, "Invalid Content-Length header.")
         too_big = ApiError(413, f"Request body too large; the limit is {limit} bytes.", code="request_too_large")
-        if declared is not None and int(declared) > DRAIN_LIMIT:
+        if declared is not None and int(declared) > drain:
             raise too_big
         chunks: list[bytes] = []
         size = 0
         try:
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > DRAIN_LIMIT:
+                if size > drain:
                     raise too_big
                 if size <= limit:
                     chunks.append(chunk)
@@ -82,13 +89,26 @@ class Server:
             raise ApiError(404, f"The model `{name}` does not exist. This server serves `{self.settings.served_name}`.",
                            param="model", code="model_not_found")
 
-    def submit(self, prompt: list[int], params: Any) -> Ticket:
+    async def chat_prompt(self, messages: list[Message]) -> tuple[list[int], dict[str, Any] | None]:
+        """Prompt ids (and a VLM's image inputs). Images are decoded off the event loop, so streams keep flowing."""
+        if not self.vision:
+            refuse_images(messages, self.settings.served_name)
+            plain = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in messages]
+            return self.model.chat_prompt(plain), None
+
+        def prepare() -> tuple[list[int], dict[str, Any]]:
+            template_messages, images = gather(messages, self.image_limits)
+            return self.model.vision_prompt(template_messages, images)
+
+        return await asyncio.to_thread(prepare)
+
+    def submit(self, prompt: list[int], params: Any, extra: dict[str, Any] | None = None) -> Ticket:
         model = self.model
 
         def work(ticket: Ticket) -> Outcome:
             batch = _Batcher(lambda text: ticket.send("text", text))
             try:
-                return model.generate(prompt, params, batch.add, ticket.cancelled)
+                return model.generate(prompt, params, batch.add, ticket.cancelled, extra)
             finally:
                 batch.flush()
 
@@ -217,10 +237,9 @@ def create_app(server: Server) -> FastAPI:
         server.check_key(request)
         req = parse_request(ChatRequest, await server.read_body(request))
         server.check_model(req.model)
-        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
-        prompt = server.model.chat_prompt(messages)
+        prompt, extra = await server.chat_prompt(req.messages)
         params = server.model.resolve(req, len(prompt), chat=True)
-        ticket = server.submit(prompt, params)
+        ticket = server.submit(prompt, params, extra)
         return await server.answer(ticket, Reply(name, chat=True), req.stream, req.include_usage())
 
     @app.post("/v1/completions")

@@ -34,6 +34,10 @@ def serve_builtin(settings: ServeSettings, port_field: str = "--port") -> None:
         f"stop tokens {sorted(model.eos)}",
         flush=True,
     )
+    if model.processor is not None:
+        remote = "data: and public http(s) URLs" if settings.allow_remote_images else "data: URLs only"
+        print(f"vision model: up to {settings.max_images} images a request ({remote}), each at most "
+              f"{settings.max_image_bytes} bytes and {settings.max_image_pixels} pixels", flush=True)
     server = Server(model, settings, api_key(settings))
     app = create_app(server)
     config = uvicorn.Config(

@@ -34,12 +34,35 @@ def openai_example(settings: ServeSettings, auth: bool) -> str:
     ]).lstrip("\n")
 
 
-def ready_text(settings: ServeSettings, auth: bool) -> str:
-    guard = f"API key required (from ${settings.api_key_env})" if auth else "no API key"
+def image_example(settings: ServeSettings, auth: bool) -> str:
+    """A vision model's question about a local picture, sent inline as a base64 data URL (the server reads no files)."""
+    key = f'os.environ["{settings.api_key_env}"]' if auth else '"none"'
     return "\n".join([
+        "import base64, os",
+        "from openai import OpenAI",
+        f'client = OpenAI(base_url="{settings.url}/v1", api_key={key})',
+        'image = "data:image/png;base64," + base64.b64encode(open("picture.png", "rb").read()).decode()',
+        "reply = client.chat.completions.create(",
+        f'    model="{settings.served_name}",',
+        '    messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}},',
+        '                                           {"type": "text", "text": "What is in this picture?"}]}],',
+        "    max_tokens=64,",
+        ")",
+        "print(reply.choices[0].message.content)",
+    ])
+
+
+def ready_text(settings: ServeSettings, auth: bool) -> str:
+    from .multimodal import is_vision_folder
+
+    guard = f"API key required (from ${settings.api_key_env})" if auth else "no API key"
+    lines = [
         f"serving {settings.model_dir} as '{settings.served_name}' at {settings.url}/v1 ({settings.backend}; {guard})",
         "try it with curl:",
         curl_example(settings, auth),
         "or with the openai Python client:",
         openai_example(settings, auth),
-    ])
+    ]
+    if is_vision_folder(settings.model_dir):
+        lines += ["with an image (PNG, JPEG or WebP, inline as a data: URL):", image_example(settings, auth)]
+    return "\n".join(lines)

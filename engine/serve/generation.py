@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from . import multimodal
 from .detok import IncrementalText
 from .protocol import ApiError, Sampling
 
@@ -96,15 +97,17 @@ class _LockedDecoder:
 
 
 class LoadedModel:
-    def __init__(self, model: Any, tokenizer: Any, device: str) -> None:
+    def __init__(self, model: Any, tokenizer: Any, device: str, processor: Any = None) -> None:
         self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.processor = processor  # a vision-language model's: builds text and image inputs together
         self.lock = threading.Lock()  # the Rust tokenizer must not be borrowed by two threads at once
         gen = model.generation_config
         self.defaults: dict[str, Any] = gen.to_diff_dict() if gen is not None else {}
-        self.template: str | None = getattr(tokenizer, "chat_template", None)
+        self.template: str | None = getattr(processor, "chat_template", None) or getattr(tokenizer, "chat_template", None)
         self.eos = stop_token_ids(tokenizer, self.defaults.get("eos_token_id"), self.template)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos, default=0)
-        limit = getattr(model.config, "max_position_embeddings", None) or getattr(tokenizer, "model_max_length", 0)
+        text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        limit = getattr(text_config, "max_position_embeddings", None) or getattr(tokenizer, "model_max_length", 0)
         self.context = int(limit) if limit and limit < 10_000_000 else 2048
 
     @classmethod
@@ -120,6 +123,9 @@ class LoadedModel:
                 extra["gguf_file"] = ggufs[0].name
         dtype = "auto" if device == "cuda" else torch.float32
         try:
+            if multimodal.is_vision_folder(model_dir):
+                model, processor = multimodal.load(model_dir, trust_remote_code, device, dtype)
+                return cls(model, processor.tokenizer, device, processor)
             tokenizer = AutoTokenizer.from_pretrained(model_dir, **extra)
             model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **extra).to(device).eval()
         except Exception as exc:  # a broken, partial or unsupported folder is the operator's to fix
@@ -141,6 +147,11 @@ class LoadedModel:
             raise ApiError(400, f"The model's chat template rejected these messages: {exc}", param="messages") from None
         with self.lock:
             return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def vision_prompt(self, messages: list[dict[str, Any]], images: list[Any]) -> tuple[list[int], dict[str, Any]]:
+        """A VLM's prompt ids and image inputs (messages already hold {"type": "image"} where images.py put them)."""
+        with self.lock:
+            return multimodal.chat_inputs(self.processor, self.model, messages, images)
 
     def text_prompt(self, text: str) -> list[int]:
         with self.lock:
@@ -189,9 +200,11 @@ class LoadedModel:
 
     # generation ----------------------------------------------------------------------------
     def generate(
-        self, prompt: list[int], params: GenParams, on_text: Callable[[str], None], cancelled: threading.Event
+        self, prompt: list[int], params: GenParams, on_text: Callable[[str], None], cancelled: threading.Event,
+        extra: dict[str, Any] | None = None,
     ) -> Outcome:
-        """Run one request to the end; text goes to on_text as it appears. Call from one thread at a time."""
+        """Run one request to the end; text goes to on_text as it appears. Call from one thread at a time.
+        `extra`: a VLM's image inputs (pixel_values, ...) from vision_prompt."""
         import torch
 
         detok = IncrementalText(_LockedDecoder(self.tokenizer, self.lock), params.stops)
@@ -214,7 +227,7 @@ class LoadedModel:
             torch.manual_seed(params.seed)
         ids = torch.tensor([prompt], device=self.device)
         with torch.inference_mode():
-            self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
+            self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **(extra or {}), **kwargs)
         tail = detok.finish()
         if tail:
             on_text(tail)

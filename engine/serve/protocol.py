@@ -8,7 +8,7 @@ OpenAI error object, which the official clients turn into their own exception ty
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -48,15 +48,31 @@ class TextPart(_Strict):
     text: str
 
 
+class ImageUrl(_Strict):
+    url: str  # data:image/png;base64,... (http(s) only where the server allows remote images)
+    detail: Literal["auto", "low", "high"] | None = None  # accepted for OpenAI compatibility; changes nothing here
+
+
+class ImagePart(_Strict):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
 class Message(_Strict):
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    content: str | list[Annotated[TextPart | ImagePart, Field(discriminator="type")]]
     name: str | None = None
 
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    def image_parts(self) -> list[tuple[int, ImagePart]]:
+        """(index in content, part) for each image, in order."""
+        if isinstance(self.content, str):
+            return []
+        return [(j, part) for j, part in enumerate(self.content) if isinstance(part, ImagePart)]
 
 
 class StreamOptions(_Strict):
@@ -179,6 +195,22 @@ def parse_json(body: bytes) -> dict[str, Any]:
     return data
 
 
+def param_name(loc: tuple[int | str, ...]) -> str | None:
+    """pydantic's ('messages', 0, 'content', 'list[tagged-union[...]]', 1, 'image_url', 'image_url', 'url')
+    → 'messages[0].content[1].image_url.url': union branch labels and repeated union tags dropped."""
+    out = ""
+    last: int | str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" in part or part == last or (part == "str" and last == "content"):
+            continue
+        else:
+            out += ("." if out else "") + part
+        last = part
+    return out or None
+
+
 def parse_request(model: type[Sampling], body: bytes) -> Any:
     """Bytes → a validated request, or ApiError(400/422) naming the first bad argument."""
     data = parse_json(body)
@@ -195,8 +227,9 @@ def parse_request(model: type[Sampling], body: bytes) -> Any:
     try:
         return model.model_validate(clean)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"]) or None
+        errors = exc.errors(include_url=False)
+        first = max(errors, key=lambda e: len(e["loc"]))  # the list branch's error, not "should be a string"
+        loc = param_name(first["loc"])
         if first["type"] == "missing":
             raise ApiError(400, f"Missing required parameter: '{loc}'.", param=loc, code="missing_required_parameter") from None
         message = first["msg"].removeprefix("Value error, ")

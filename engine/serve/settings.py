@@ -17,6 +17,9 @@ from ..errors import UserError
 from ..spec.stages import MODEL_FOLDERS
 
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB: a long chat fits many times over; a flood does not
+DEFAULT_MAX_IMAGE_BYTES = 5 * 1024 * 1024  # a phone photo as JPEG fits; a vision model resizes it anyway
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096  # refused from the header, before decoding: no decompression bombs
+DEFAULT_MAX_IMAGES = 4
 # Folders named after what made them (a stage), not after the model: the job folder names it instead.
 GENERIC_DIRS = {"model", *MODEL_FOLDERS.values()}
 
@@ -33,6 +36,15 @@ class ServeSettings:
     insecure: bool = False
     trust_remote_code: bool = False
     backend: str = "builtin"  # resolved: builtin or vllm
+    # Images (vision-language models only): a text model refuses every image part.
+    allow_remote_images: bool = False  # fetch http(s) image URLs a client names (public addresses only)
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    max_images: int = DEFAULT_MAX_IMAGES  # per request; vLLM gets it as --limit-mm-per-prompt
+
+    def body_limit(self, vision: bool) -> int:
+        """A vision model's body also carries its images, base64-encoded (4 bytes for every 3)."""
+        return self.max_body_bytes + (self.max_images * -(-self.max_image_bytes * 4 // 3) if vision else 0)
 
     @property
     def url(self) -> str:

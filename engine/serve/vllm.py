@@ -10,6 +10,7 @@ which is one more reason the host defaults to 127.0.0.1.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UserError
+from .multimodal import is_vision_folder
 from .settings import ServeSettings, api_key, port_problem
 
 
@@ -56,6 +58,8 @@ def vllm_command(settings: ServeSettings, executable: list[str] | None = None) -
     ]
     if settings.trust_remote_code:
         argv.append("--trust-remote-code")
+    if is_vision_folder(settings.model_dir):  # the same image allowance as the builtin server; the folder as it is
+        argv += ["--limit-mm-per-prompt", json.dumps({"image": settings.max_images})]
     return argv
 
 

@@ -3,6 +3,7 @@
 from .dataset import DatasetSpec
 from .deploy import DeploySpec
 from .errors import format_errors
+from .eval import EvalSpec
 from .export import ExportSpec
 from .job import JobSpec
 from .model import ModelSpec
@@ -16,6 +17,7 @@ __all__ = [
     "DatasetSpec",
     "DeploySpec",
     "DpoSpec",
+    "EvalSpec",
     "ExportSpec",
     "JobSpec",
     "LoraSpec",

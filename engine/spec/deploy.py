@@ -34,6 +34,23 @@ class DeploySpec(Section):
     start_timeout: int = Field(
         600, ge=5, le=7200, description="Seconds to wait for the server to load the model and answer /health."
     )
+    allow_remote_images: bool = Field(
+        False,
+        description="Vision models: also fetch http(s) image URLs that clients name (public addresses only, 10 s "
+        "timeout, size-capped). Off: images come inline as data: URLs. Files and paths are never read.",
+    )
+    max_image_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024,
+        description="Vision models: largest image one request may carry, in bytes (after base64 decoding); more is a 413.",
+    )
+    max_image_pixels: int = Field(
+        4096 * 4096, ge=64, le=200_000_000,
+        description="Vision models: largest image in pixels (width × height), checked before decoding; more is a 400.",
+    )
+    max_images: int = Field(
+        4, ge=1, le=64,
+        description="Vision models: images one request may carry; more is a 400. vLLM gets the same limit.",
+    )
 
     @field_validator("host")
     @classmethod

@@ -36,3 +36,15 @@ class ExportSpec(Section):
         le=100.0,
         description="Fail the export if its perplexity on held-out rows exceeds this × the unquantised model's.",
     )
+    max_score_drop: float = Field(
+        5.0,
+        ge=0.0,
+        le=100.0,
+        description="Fail an export whose behaviour score (0–100: answers on the job's held-out rows, and naming "
+        "the trained identity when the job taught one) is more than this many points below the unquantised model's.",
+    )
+    precision_ladder: bool = Field(
+        True,
+        description="When an export fails its gate, try the next candidate before failing, cheapest first: smaller "
+        "groups (down to 32), more calibration rows, then 8-bit weights (W8A16). false = one try.",
+    )

@@ -37,6 +37,19 @@ class LoraSpec(Section):
         return value
 
 
+class VisionSpec(Section):
+    """What a vision-language model trains besides its language model (ignored for text models)."""
+
+    freeze_vision_tower: bool = Field(
+        True,
+        description="Keep the image encoder as it is (recommended: it already sees; training it needs far more "
+        "data and memory). LoRA adapters go into it only when this is false and lora.target_modules lists them.",
+    )
+    freeze_projector: bool = Field(
+        True, description="Keep the layer that maps image features into the language model as it is."
+    )
+
+
 class TrainSpec(Section):
     method: Method = Field(
         "lora",
@@ -48,6 +61,9 @@ class TrainSpec(Section):
         description="How the base is loaded for training: auto (4bit for qlora, none otherwise), none, 4bit, 8bit.",
     )
     lora: LoraSpec = Field(default_factory=LoraSpec, description="Adapter shape (lora and qlora only).")
+    vision: VisionSpec = Field(
+        default_factory=VisionSpec, description="Vision-language models only: which image parts stay frozen."
+    )
     learning_rate: float = Field(1e-4, gt=0.0, le=1.0, description="Peak learning rate.")
     epochs: float = Field(3.0, gt=0.0, le=1000.0, description="Passes over the data (ignored when max_steps is set).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps; empty = use epochs.")
@@ -70,6 +86,24 @@ class TrainSpec(Section):
     save_steps: int = Field(100, ge=1, description="Save a resumable checkpoint every this many steps.")
     save_total_limit: int = Field(2, ge=1, le=100, description="Keep this many newest checkpoints.")
     logging_steps: int = Field(1, ge=1, description="Report loss and speed every this many steps.")
+    group_by_length: bool = Field(
+        True, description="Batch rows of similar length together, so little compute goes on padding."
+    )
+    packing: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Pack several rows into one sequence: auto (only where the attention kernel keeps them apart: "
+        "flash-attention on a GPU), on, or off.",
+    )
+    kernels: Literal["auto", "liger", "none"] = Field(
+        "auto",
+        description="Fused GPU kernels: auto (Liger when liger-kernel is installed and a GPU trains), liger, "
+        "or none. Never used on a CPU.",
+    )
+    report_to: Literal["none", "tensorboard", "swanlab", "wandb"] = Field(
+        "none",
+        description="Experiment tracker: none, tensorboard (logs under jobs/<name>/runs/), swanlab or wandb "
+        "(their package must be installed).",
+    )
 
 
 class DpoSpec(Section):

@@ -52,6 +52,8 @@ def _settings(spec: JobSpec, model_dir: Path, backend: str) -> ServeSettings:
     return ServeSettings(
         model_dir=model_dir, served_name=spec.served_name(), host=d.host, port=d.port, api_key_env=d.api_key_env,
         max_queue=d.max_queue, insecure=d.insecure, trust_remote_code=spec.model.trust_remote_code, backend=backend,
+        allow_remote_images=d.allow_remote_images, max_image_bytes=d.max_image_bytes,
+        max_image_pixels=d.max_image_pixels, max_images=d.max_images,
     )
 
 
@@ -101,7 +103,11 @@ def _server_argv(settings: ServeSettings, start_timeout: int) -> list[str]:
         "--host", settings.host, "--port", str(settings.port), "--api-key-env", settings.api_key_env,
         "--served-model-name", settings.served_name, "--max-queue", str(settings.max_queue),
         "--backend", settings.backend, "--start-timeout", str(start_timeout),
+        "--max-image-bytes", str(settings.max_image_bytes), "--max-image-pixels", str(settings.max_image_pixels),
+        "--max-images", str(settings.max_images),
     ]
+    if settings.allow_remote_images:
+        argv.append("--allow-remote-images")
     if settings.insecure:
         argv.append("--insecure")
     if settings.trust_remote_code:

@@ -145,6 +145,12 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dict[str, Any]:
     """Every rank runs this: load, build the DPO/KTO trainer, fit, save (rank 0 writes)."""
     data = load_preference(spec)
+    from ..training.loading import is_vision_dir
+
+    if is_vision_dir(Path(prep["base"])):  # processor and rows with images: engine.training.vision_dpo
+        from ..training.vision_dpo import train_dpo
+
+        return train_dpo(spec, ctx, layout, prep, data, NAME)
 
     import importlib
 

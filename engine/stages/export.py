@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..context import Context, StagePlan
+from ..errors import UserError
+from ..export import gate
 from ..export.job import ExportRun
 from ..files import EXPORT_REPORT, JobFiles
 from ..spec import JobSpec
@@ -70,7 +72,10 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
     what = method_module(spec).describe(spec, calib)
     return StagePlan(
         NAME,
-        f"{what}; verified on {len(calib.held_out)} held-out rows, perplexity ≤ {e.max_ppl_ratio}× the source's",
+        f"{what}; verified on {len(calib.held_out)} held-out rows: perplexity ≤ {e.max_ppl_ratio}× the source's and "
+        f"behaviour score within {e.max_score_drop:g} points"
+        + (", identity probe included" if gate.taught_identity(spec) else "")
+        + ("; if it fails, smaller groups, more calibration rows, then 8-bit weights" if e.precision_ladder else ""),
         [str(ctx.files.stage_dir(NAME))],
         estimate={"calibration_rows": len(calib.calibration), "held_out_rows": len(calib.held_out)},
     )
@@ -104,9 +109,18 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
         ctx.log(f"each candidate is reloaded and compared with {source} on {len(calib.held_out)} held-out rows")
         run = ExportRun(spec=spec, ctx=ctx, source=source, tmp=tmp, tokenizer=tokenizer, calib=calib, dtype=dtype,
                         device=device, checker=checker, watch=watch)
-        quant, figures = method_module(spec).export(run)
+        behaviour = gate.Behaviour.for_job(spec, source, calib.held_out, precision, device)
+        if behaviour.skipped:
+            ctx.log(behaviour.skipped, level="warning")
+        tries = _climb(spec, ctx, run, behaviour)
+        shipped = tries[-1]
+        quant, figures = shipped.quant, shipped.figures
         quantized_at = quant.pop("quantized_at", started)
         report = _report(spec, source, final, tmp, quant, calib, figures, started, quantized_at)
+        report["quality"].update(passed=not shipped.reasons, reasons=shipped.reasons,
+                                 max_score_drop=spec.export.max_score_drop,
+                                 behaviour={"source": behaviour.reference, "export": shipped.behaviour})
+        report["ladder"] = [t.brief() for t in tries]
         ctx.emit(
             "metric",
             ppl_source=figures["ppl_source"],
@@ -115,9 +129,17 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
             logit_cosine=figures["logit_cosine"],
             compression_ratio=report["size"]["compression_ratio"],
         )
-        if not report["quality"]["passed"]:
+        if shipped.reasons:
             write_json_atomic(rejected, report)
-        verify.gate(figures, spec.export.max_ppl_ratio, rejected)
+            raise UserError(
+                f"{shipped.reasons[0]}; the export was not kept",
+                *shipped.reasons[1:],
+                f"tried: {', '.join(t.variant.label for t in tries)}; figures in {rejected}. Raise the limit if this "
+                "loss is acceptable, give more calibration rows (export.calibration_samples), or train longer",
+            )
+        if len(tries) > 1:
+            ctx.log(f"{shipped.variant.label} passed the gate and ships (after {len(tries) - 1} failed "
+                    f"candidate{'s' if len(tries) > 2 else ''})", level="warning")
         write_json_atomic(tmp / REPORT, report)
         from ..export import card
 
@@ -128,6 +150,31 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
         f"perplexity ratio {figures['ppl_ratio']}, logit cosine {figures['logit_cosine']}"
     )
     return {"path": str(final), "report": str(final / REPORT), "ppl_ratio": figures["ppl_ratio"]}
+
+
+def _climb(spec: JobSpec, ctx: Context, run: ExportRun, behaviour: Any) -> list[Any]:
+    """The first candidate, then the ladder's rungs until one passes the gate (perplexity and behaviour)."""
+    from ..export import gate, ladder
+
+    module = method_module(spec)
+    method = EXPORT_METHODS[spec.export.method]
+
+    def attempt(variant: Any) -> Any:
+        if any(run.tmp.iterdir()):
+            ladder.clear(run.tmp)
+        quant, figures = module.export(run, variant)
+        reasons = gate.judge(spec, figures, None, None)
+        scored = None
+        if not reasons and behaviour.active:
+            run.watch.now(f"behaviour check: {variant.label}")
+            reference = behaviour.source_score()
+            scored = behaviour.score(run.tmp)
+            reasons = gate.judge(spec, figures, scored, reference)
+            ctx.log(f"{variant.label}: behaviour score {scored['score']} (unquantised {reference['score']})")
+        return ladder.Try(variant, quant, figures, scored, reasons)
+
+    first = ladder.Variant(method.title)
+    return ladder.climb(first, attempt, lambda t: ladder.next_variants(spec, t.quant, run.calib.available), ctx.log)
 
 
 def _report(

@@ -85,11 +85,17 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dict[str, Any]:
     """Every rank runs this: load, build the SFTTrainer, fit, save (rank 0 writes)."""
     data = load_sft(spec)
+    from ..training.loading import is_vision_dir
+
+    if is_vision_dir(Path(prep["base"])):  # processor, image rows, frozen vision parts: engine.training.vision_sft
+        from ..training.vision_sft import train_sft
+
+        return train_sft(spec, ctx, layout, prep, data, NAME)
 
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from ..training import quiet_libraries
+    from ..training import quiet_libraries, speed
     from ..training.args import precision_for, training_kwargs
     from ..training.fit import fit
     from ..training.loading import load_model, load_tokenizer
@@ -131,6 +137,7 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
         peft_config=peft_config,
     )
     _check_kept(trainer, len(data.train), spec, ctx)
+    speed.tune(trainer, spec, ctx, rows=t.batch_size, outputs=("entropy", "is_top1"))
     return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.files.stage_dir(NAME),
                tokenizer=tokenizer, template=original, has_eval=bool(data.val))
 

@@ -51,6 +51,98 @@ def load_model(
     return model
 
 
+# --- vision-language models ------------------------------------------------------------------------------
+
+def is_vision_dir(path: Path) -> bool:
+    """Whether the model folder holds a vision-language model (its config.json; engine.registry decides)."""
+    from ..registry import is_vision_model
+
+    return (Path(path) / "config.json").is_file() and is_vision_model(Path(path))
+
+
+def load_processor(
+    path: Path, spec: Any = None, *, trust_remote_code: bool | None = None, max_pixels: int | None = None,
+    min_pixels: int | None = None,
+) -> Any:
+    """The folder's AutoProcessor (image processor + tokenizer + chat template), loadable without torchvision.
+
+    `spec` (a JobSpec) supplies trust_remote_code and dataset.max_image_pixels; the keywords override
+    it (the server passes its own flags). The pixel bounds reach the processors that resize by area
+    (Qwen-VL: min_pixels / max_pixels, which set how many image tokens an image becomes); the others
+    resize every image to their fixed input size anyway.
+    """
+    from ..util.processors import ensure_processor_support
+
+    ensure_processor_support()
+    from transformers import AutoProcessor
+
+    if trust_remote_code is None:
+        trust_remote_code = bool(getattr(getattr(spec, "model", None), "trust_remote_code", False))
+    if max_pixels is None:
+        max_pixels = getattr(getattr(spec, "dataset", None), "max_image_pixels", None)
+    processor = AutoProcessor.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    bound_pixels(processor, max_pixels=max_pixels, min_pixels=min_pixels)
+    tok = getattr(processor, "tokenizer", None)
+    if tok is not None and tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return processor
+
+
+def bound_pixels(processor: Any, max_pixels: int | None = None, min_pixels: int | None = None) -> Any:
+    """Cap (and floor) the pixels an area-resizing image processor keeps; other processors are left as they are."""
+    ip = getattr(processor, "image_processor", processor)
+    size = getattr(ip, "size", None)
+    if size is None or not hasattr(ip, "merge_size"):
+        return processor
+    import dataclasses
+
+    bounds = dict(size) if isinstance(size, dict) else dataclasses.asdict(size) if dataclasses.is_dataclass(size) else {}
+    if not bounds.get("longest_edge"):
+        return processor
+    if max_pixels:
+        bounds["longest_edge"] = min(int(max_pixels), int(bounds["longest_edge"]))
+    if min_pixels:
+        bounds["shortest_edge"] = int(min_pixels)
+    bounds["shortest_edge"] = min(int(bounds["shortest_edge"]), int(bounds["longest_edge"]))
+    ip.size = bounds if isinstance(size, dict) else dataclasses.replace(size, **bounds)
+    for key, attr in (("shortest_edge", "min_pixels"), ("longest_edge", "max_pixels")):
+        if hasattr(ip, attr):
+            setattr(ip, attr, bounds[key])
+    return processor
+
+
+def load_vision_model(
+    path: Path, spec: JobSpec, hw: Hardware, precision: str, quantization: str = "none", sharded: bool = False
+) -> Any:
+    """A vision-language model through AutoModelForImageTextToText, with load_model's precision and quantisation.
+
+    4-bit / 8-bit packs the language model only: the vision tower and projector stay in the job's
+    precision (they are frozen, and quantising them costs accuracy for little memory).
+    """
+    from ..util.processors import ensure_processor_support
+
+    ensure_processor_support()
+    from transformers import AutoModelForImageTextToText
+
+    from ..registry.targets import PROJECTOR, VISION_TOWER
+    from .quant import bnb_config, fix_cpu_4bit
+
+    quant = bnb_config(quantization, precision, hw, sharded=sharded)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(precision), "trust_remote_code": spec.model.trust_remote_code}
+    if quant is not None:
+        # transformers re.match-es these from the start of the module path, so each part is "any prefix + name".
+        skip = list(getattr(quant, "llm_int8_skip_modules", None) or [])
+        skip += [rf"(?:.*\.)?{name}" for name in (*VISION_TOWER, *PROJECTOR)] + ["lm_head"]
+        quant.llm_int8_skip_modules = sorted(set(skip))
+        kwargs["quantization_config"] = quant
+        if hw.accelerator == "cuda" and not sharded:
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    model = AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
+    if quantization == "4bit" and hw.accelerator == "cpu":
+        fix_cpu_4bit(model)
+    return model
+
+
 def model_type(path: Path) -> str:
     import json
 

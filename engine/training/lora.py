@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import JobSpec
-from . import targets
 from .loading import model_type
+from .vision import lora_targets
 
 
 def lora_config(spec: JobSpec, base: Path) -> Any:
@@ -21,6 +21,6 @@ def lora_config(spec: JobSpec, base: Path) -> Any:
         r=t.lora.r,
         lora_alpha=t.lora.alpha,
         lora_dropout=t.lora.dropout,
-        target_modules=targets.resolve(t.lora.target_modules, model_type(base)),
+        target_modules=lora_targets(t.lora.target_modules, base, model_type(base)),  # VLM: language model only
         task_type="CAUSAL_LM",
     )

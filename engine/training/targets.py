@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ..registry.targets import ATTENTION, BY_MODEL_TYPE, resolve
+from ..registry.targets import ATTENTION, BY_MODEL_TYPE, language_only, resolve
 
-__all__ = ["ATTENTION", "BY_MODEL_TYPE", "resolve"]
+__all__ = ["ATTENTION", "BY_MODEL_TYPE", "language_only", "resolve"]

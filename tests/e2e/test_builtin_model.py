@@ -13,6 +13,8 @@ import pytest
 
 from tests.helpers.jobs import write_job
 
+pytestmark = pytest.mark.slow  # converts the builtin model (~20 s) and runs jobs on it
+
 NO_NETWORK = {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9", "MODELSCOPE_ENDPOINT": "http://127.0.0.1:9"}
 
 

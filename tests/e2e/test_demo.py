@@ -6,6 +6,10 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the whole tiny pipeline: trains, exports and serves
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

@@ -50,6 +50,7 @@ def wait_dead(pid: int, timeout: float = 10) -> None:
     assert not alive(pid)
 
 
+@pytest.mark.slow
 def test_run_status_stop_and_a_restart_after_a_crash(cli, tmp_path: Path, tiny_model: Path, jobs: Path):
     env = {**QUIET_ENV, "YCDY_API_KEY": SECRET}
     job = deploy_job(tmp_path, tiny_model)
@@ -117,6 +118,7 @@ def test_a_public_host_without_a_key_is_refused_before_starting(cli, tmp_path: P
     assert not (jobs / "served" / "serve.json").exists()
 
 
+@pytest.mark.slow
 def test_a_server_that_dies_while_loading_fails_the_stage_with_its_log(cli, tmp_path: Path, tiny_model: Path,
                                                                        jobs: Path):
     (tiny_model / "model.safetensors").write_bytes(b"not a safetensors file")

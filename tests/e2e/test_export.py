@@ -108,33 +108,74 @@ def scramble_scales(folder: Path) -> None:
         save_file(tensors, file, metadata={"format": "pt"})
 
 
-def test_the_quality_gate_rejects_an_export_whose_weights_were_broken(
+def _copy_job(trained_export: Path, tmp_path: Path, **export: object) -> tuple[Path, JobSpec]:
+    job_dir = tmp_path / "learned"
+    shutil.copytree(trained_export, job_dir)
+    shutil.rmtree(job_dir / "export")
+    data = yaml.safe_load((job_dir / "job.yaml").read_text())
+    data["export"].update(export)
+    return job_dir, JobSpec.model_validate(data)
+
+
+def test_the_gate_rejects_exports_whose_weights_were_broken_after_every_rung_of_the_ladder(
     trained_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     from engine.export import awq
     from engine.pipeline import run_job
     from engine.state import State
 
-    job_dir = tmp_path / "learned"
-    shutil.copytree(trained_export, job_dir)
-    shutil.rmtree(job_dir / "export")
-    spec = JobSpec.model_validate(yaml.safe_load((job_dir / "job.yaml").read_text()))
-    real_save = awq.save
+    job_dir, spec = _copy_job(trained_export, tmp_path)
+    real_save, saved = awq.save, []
 
     def save_then_break(model, tokenizer, folder):
         real_save(model, tokenizer, folder)
+        saved.append(json.loads((folder / "config.json").read_text())["quantization_config"])
         scramble_scales(folder)
 
     monkeypatch.setattr(awq, "save", save_then_break)
     with pytest.raises(UserError) as info:
         run_job(spec, job_dir, only="export")
     first = info.value.lines[0]
-    assert first.startswith("export.max_ppl_ratio: the quantised model's perplexity is") and "1.2×" in first
+    assert first.startswith("export.max_ppl_ratio: perplexity") and "above 1.2×" in first
+    assert "tried: AWQ 4-bit, AWQ group 32" in str(info.value) and "W8A16" in str(info.value)
+    bits = [c["config_groups"]["group_0"]["weights"]["num_bits"] for c in saved]
+    assert bits[-1] == 8 and set(bits[:-1]) == {4}  # every 4-bit rung (each with its rounding baseline), then 8-bit
     assert not (job_dir / "export").exists()
     assert not [p for p in job_dir.iterdir() if p.name.startswith("export.tmp")]
     rejected = json.loads((job_dir / "export.rejected.json").read_text())
     assert rejected["quality"]["passed"] is False and rejected["quality"]["ppl_ratio"] > 1.2
+    assert [t["passed"] for t in rejected["ladder"]] == [False] * len(rejected["ladder"])
     assert State.load(job_dir).stage("export")["status"] == "failed"
+
+
+def test_an_export_that_keeps_its_perplexity_but_loses_its_answers_fails_and_the_next_rung_ships(
+    trained_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Perplexity allowed to grow 100×, so only the behaviour score can see the damage."""
+    from engine.export import awq
+    from engine.pipeline import run_job
+
+    job_dir, spec = _copy_job(trained_export, tmp_path, max_ppl_ratio=100.0)
+    real_save, calls = awq.save, []
+
+    def break_the_first_candidate(model, tokenizer, folder):
+        real_save(model, tokenizer, folder)
+        calls.append(folder)
+        if len(calls) <= 2:  # AWQ group 64 and its plain-rounding baseline
+            scramble_scales(folder)
+
+    monkeypatch.setattr(awq, "save", break_the_first_candidate)
+    run_job(spec, job_dir, only="export")
+    report = json.loads((job_dir / "export" / "report.json").read_text())
+    ladder = report["ladder"]
+    assert [t["passed"] for t in ladder] == [False, True]
+    assert ladder[0]["reasons"][0].startswith("export.max_score_drop: behaviour score")
+    assert ladder[1]["candidate"] == "AWQ group 32" and report["quantization"]["group_size"] == 32
+    behaviour = report["quality"]["behaviour"]
+    assert behaviour["source"]["score"] - behaviour["export"]["score"] <= 5.0
+    assert behaviour["source"]["score"] - ladder[0]["behaviour_score"] > 5.0
+    card = (job_dir / "export" / "README.md").read_text()
+    assert "AWQ group 32" in card and "not kept: export.max_score_drop" in card
 
 
 def test_when_awq_loses_to_plain_rounding_the_rounded_export_ships_and_says_so(

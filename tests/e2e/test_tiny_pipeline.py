@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
 from tests.helpers.jobs import tiny_job, write_job
+from tests.helpers.learning import answer_loss
 
 
 def state_of(job_dir: Path) -> dict:
@@ -28,6 +30,7 @@ def started(job_dir: Path) -> list[str]:
     return [e["stage"] for e in events_of(job_dir) if e["kind"] == "stage_start"]
 
 
+@pytest.mark.slow
 def test_the_pipeline_runs_skips_and_reruns_what_changed(cli, tmp_path: Path, toy_data: Path, tiny_model: Path):
     job_file = write_job(tmp_path / "job.yaml", tiny_job(tiny_model, toy_data))
     job_dir = tmp_path / "jobs" / "tiny"
@@ -41,16 +44,10 @@ def test_the_pipeline_runs_skips_and_reruns_what_changed(cli, tmp_path: Path, to
     assert len(losses) == 8 and losses[-1] < losses[0]
     assert (job_dir / "job.yaml").exists()
 
-    # The merged folder is a normal model: it loads and generates.
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    merged = job_dir / "merged"
-    tok = AutoTokenizer.from_pretrained(merged)
-    model = AutoModelForCausalLM.from_pretrained(merged)
-    ids = tok.apply_chat_template([{"role": "user", "content": "Say the color red."}], add_generation_prompt=True,
-                                  return_tensors="pt", return_dict=True)
-    out = model.generate(**ids, max_new_tokens=5, do_sample=False)
-    assert out.shape[1] > ids["input_ids"].shape[1]
+    # The merged folder is a normal model that learned the task: the trained answers became more likely
+    # (8 steps move the loss about 0.2 nats; an unmerged or lost adapter leaves it exactly where it was).
+    base, trained = answer_loss(tiny_model), answer_loss(job_dir / "merged")
+    assert trained < base - 0.1, f"answer loss {base:.2f} → {trained:.2f}: the merged model did not learn the task"
 
     again = cli("run", str(job_file), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -86,6 +83,7 @@ def test_a_failing_stage_records_the_error_and_keeps_earlier_outputs(cli, tmp_pa
     assert status.returncode == 0 and "failed" in status.stdout
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sft_leaves_a_readable_state_and_the_rerun_finishes(tmp_path: Path, toy_data: Path, tiny_model: Path):
     job = tiny_job(tiny_model, toy_data, train={"max_steps": 400, "save_steps": 1000})
     job_file = write_job(tmp_path / "job.yaml", job)

@@ -7,7 +7,11 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.jobs import tiny_job, write_job
+
+pytestmark = pytest.mark.slow  # two torchrun processes train the tiny model
 
 STEPS, BATCH, ROWS = 4, 4, 64
 
@@ -17,9 +21,10 @@ def test_two_processes_train_in_step_and_only_rank_0_writes(cli, tmp_path: Path,
                    train={"max_steps": STEPS, "batch_size": BATCH, "save_steps": 2},
                    parallel={"strategy": "ddp", "num_processes": 2})
     job_file = write_job(tmp_path / "job.yaml", job)
-    plan = cli("plan", str(job_file), cwd=tmp_path)
+    cpu_only = {"CUDA_VISIBLE_DEVICES": ""}  # the CPU (gloo) path on any machine: the engine and torch see no GPU
+    plan = cli("plan", str(job_file), cwd=tmp_path, env=cpu_only)
     assert plan.returncode == 0 and "ddp, 2 processes (gloo)" in plan.stdout, plan.stdout + plan.stderr
-    result = cli("run", str(job_file), "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path)
+    result = cli("run", str(job_file), "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path, env=cpu_only)
     job_dir = tmp_path / "jobs" / "ddp"
     log = (job_dir / "logs" / "sft.log").read_text() if (job_dir / "logs" / "sft.log").exists() else ""
     assert result.returncode == 0, result.stderr + log

@@ -7,9 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from engine.cli import main
+from engine.hardware import detect
 from tests.helpers.jobs import tiny_job, write_job
+from tests.helpers.learning import answer_loss
 from tests.unit.test_train_template import SMOLLM2
+
+pytestmark = pytest.mark.slow  # every test here trains the tiny model
+DTYPES = {"fp32": "torch.float32", "bf16": "torch.bfloat16", "fp16": "torch.float16"}
 
 
 def run_job(job: dict, tmp_path: Path) -> tuple[int, Path]:
@@ -45,7 +52,9 @@ def test_qlora_trains_evaluates_and_trains_again_then_merges_onto_the_full_preci
     assert len(losses) == 6 and losses[-1] < losses[0]
     assert evals == [3, 6], "evaluated after step 3, then trained on and evaluated again"
     said = logs(events)
-    assert "base loaded 4bit" in said and "nothing is paged" in said and "assistant turns only" in said
+    assert "base loaded 4bit" in said and "assistant turns only" in said
+    on_cpu = detect().accelerator == "cpu"  # a paged optimizer pages only where there is GPU memory to page from
+    assert ("nothing is paged" in said) is on_cpu, said
     assert (job_dir / "sft" / "adapter_model.safetensors").is_file()
     assert not (job_dir / "checkpoints" / "sft").exists(), "a finished stage leaves no checkpoints to resume from"
 
@@ -56,7 +65,8 @@ def test_qlora_trains_evaluates_and_trains_again_then_merges_onto_the_full_preci
     with safe_open(str(merged / "model.safetensors"), "pt") as fh:
         dtypes = {str(fh.get_tensor(k).dtype) for k in fh.keys()}
         shape = fh.get_tensor("model.layers.0.self_attn.k_proj.weight").shape
-    assert dtypes == {"torch.float32"} and tuple(shape) == (24, 48), "merged into unquantised weights"
+    precision = detect().precision("auto")  # fp32 on a CPU, bf16/fp16 on a GPU: never 4-bit
+    assert dtypes == {DTYPES[precision]} and tuple(shape) == (24, 48), "merged into unquantised weights"
     state = json.loads((job_dir / "state.json").read_text())["stages"]
     assert state["merge"]["outputs"]["base"] == str(model_dir.resolve())
 
@@ -78,13 +88,9 @@ def test_full_fine_tuning_with_checkpointing_learns_from_answers_only_and_keeps_
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
     assert (out / "chat_template.jinja").read_text() == SMOLLM2, "the model ships with its own template"
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(out)
-    model = AutoModelForCausalLM.from_pretrained(out)
-    ids = tok.apply_chat_template([{"role": "user", "content": "Say the color red."}], add_generation_prompt=True,
-                                  return_tensors="pt", return_dict=True)
-    assert model.generate(**ids, max_new_tokens=4, do_sample=False).shape[1] > ids["input_ids"].shape[1]
+    # The saved model learned the answers (scored through the shipped template, as a client would prompt it).
+    base, trained = answer_loss(tiny_model), answer_loss(out)
+    assert trained < base - 0.1, f"answer loss {base:.2f} → {trained:.2f}: full fine-tuning did not learn the task"
 
 
 def test_lora_on_an_8bit_base_trains_and_merges_unquantised(tmp_path: Path, tiny_model: Path, toy_data: Path):

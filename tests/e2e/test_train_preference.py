@@ -7,8 +7,12 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from engine.cli import main
 from tests.helpers.jobs import COLORS, tiny_job, write_job, write_jsonl
+
+pytestmark = pytest.mark.slow  # SFT, DPO and KTO training on the tiny model
 
 
 def toy_preference_rows(n: int = 32, seed: int = 1) -> list[dict]:

@@ -12,9 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from engine.training import checkpoints
 from tests.conftest import ROOT
 from tests.helpers.jobs import tiny_job, write_job
+
+pytestmark = pytest.mark.slow  # trains, is killed, trains again
 
 TOTAL, EVERY = 14, 3
 

@@ -88,7 +88,7 @@ def test_plain_asks_again_with_the_pydantic_message_until_the_value_is_valid(tmp
     assert child.exitstatus == 0, (tmp_path / "pty.log").read_text()
     spec = load_job(tmp_path / "jobs" / "smollm2-135m-instruct-sft" / "job.yaml")
     assert spec.train.learning_rate == 0.0005
-    assert spec.stage_names() == ["download", "sft", "merge", "export"]
+    assert spec.stage_names() == ["download", "sft", "merge", "export", "eval"]
 
 
 def test_ctrl_c_at_a_prompt_quits_without_writing_anything(tmp_path: Path):

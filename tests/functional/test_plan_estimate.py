@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from engine.events import read_events
+from engine.hardware import detect
 from tests.helpers.jobs import tiny_job, write_job
 
 
@@ -22,8 +25,10 @@ def test_plan_prints_memory_disk_and_a_verdict(cli, tmp_path: Path, toy_data: Pa
     result = cli("plan", str(short_job(tmp_path, tiny_model, toy_data)), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    hw = detect()  # what the plan sees here: fp32 in RAM on a CPU, bf16/fp16 per GPU on a GPU machine
+    precision, per = hw.precision("auto"), ("machine (RAM)" if hw.accelerator == "cpu" else "device")
     assert "estimate:" in out and "parameters (" in out
-    assert "memory (lora, fp32, batch 4 × 64 tokens" in out and "GB per machine (RAM)" in out
+    assert f"memory (lora, {precision}, batch 4 × 64 tokens" in out and f"GB per {per}" in out
     assert "without gradient checkpointing" in out and "other methods: qlora" in out
     assert "disk:" in out and "verdict: fits" in out
 
@@ -57,6 +62,7 @@ def test_run_refuses_a_job_that_will_not_fit_before_training(cli, tmp_path: Path
     assert not (tmp_path / "jobs" / "tiny" / "sft").exists()
 
 
+@pytest.mark.slow  # trains
 def test_run_with_force_trains_anyway_and_logs_a_warning(cli, tmp_path: Path, toy_data: Path, tiny_model: Path):
     job = short_job(tmp_path, tiny_model, toy_data)
     result = cli("run", str(job), "--force", cwd=tmp_path, env={"YCDY_DEVICE_MEMORY_GB": "0.2"})

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.helpers.serving import free_port
 
 
@@ -39,7 +43,6 @@ def test_a_port_in_use_is_named(cli, tiny_model: Path, tmp_path: Path):
         (["--port", "70000"], "--port:"),
         (["--served-model-name", "bad name"], "--served-model-name:"),
         (["--api-key-env", "MY KEY"], "--api-key-env:"),
-        (["--backend", "vllm"], "--backend: vllm is not installed"),
         (["--max-queue", "0"], "--max-queue:"),
     ],
 )
@@ -47,6 +50,17 @@ def test_bad_flags_are_one_line_each(cli, tiny_model: Path, tmp_path: Path, args
     result = cli("serve", str(tiny_model), *args, cwd=tmp_path, env=no_key_env())
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_backend_vllm_where_vllm_does_not_import_is_one_line(tiny_model: Path, tmp_path: Path):
+    # The CLI in a fresh process with vllm marked unimportable, so this holds where vLLM is installed too.
+    blocked = "import sys; sys.modules['vllm'] = None; from engine.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run([sys.executable, "-c", blocked, "serve", str(tiny_model), "--backend", "vllm"],
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), **no_key_env()},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--backend: vllm is not installed" in errors[0] and "Traceback" not in result.stderr
 
 
 def test_a_folder_that_is_not_a_model_is_refused(cli, tmp_path: Path):

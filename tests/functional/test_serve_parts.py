@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from engine.serve.detok import IncrementalText
 from engine.serve.generation import stop_token_ids
 from engine.serve.queue import GenerationQueue, QueueFull
 from engine.serve.settings import ServeSettings, bind_socket, default_served_name, security_problems
-from engine.serve.vllm import resolve_backend, vllm_command, vllm_env
+from engine.serve.vllm import resolve_backend, vllm_available, vllm_command, vllm_env
 
 
 def settings(**kw) -> ServeSettings:
@@ -40,15 +41,19 @@ def test_the_key_reaches_vllm_only_through_its_environment():
 
 
 def test_auto_picks_builtin_without_vllm_and_vllm_when_it_imports(tmp_path: Path, monkeypatch):
-    assert resolve_backend("auto") == "builtin"
-    assert resolve_backend("builtin") == "builtin"
-    with pytest.raises(UserError, match="deploy.backend: vllm is not installed"):
-        resolve_backend("vllm", field="deploy.backend")
-    (tmp_path / "vllm").mkdir()
-    (tmp_path / "vllm" / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    with monkeypatch.context() as blocked:
+        blocked.setitem(sys.modules, "vllm", None)  # Python's own "not importable" mark: no vLLM, on any machine
+        assert resolve_backend("auto") == "builtin"
+        assert resolve_backend("builtin") == "builtin"
+        with pytest.raises(UserError, match="deploy.backend: vllm is not installed"):
+            resolve_backend("vllm", field="deploy.backend")
+    if not vllm_available():  # a stand-in package makes it importable here; a real install already is
+        (tmp_path / "vllm").mkdir()
+        (tmp_path / "vllm" / "__init__.py").write_text("")
+        monkeypatch.syspath_prepend(str(tmp_path))
     assert resolve_backend("auto") == "vllm"
     assert resolve_backend("vllm") == "vllm"
+    assert resolve_backend("builtin") == "builtin"
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])

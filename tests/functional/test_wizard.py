@@ -113,9 +113,9 @@ def saved(outcome: Outcome | None) -> JobSpec:
 
 
 EXPECTED = {
-    "sft": ("self-cognition", None, ["download", "sft", "merge", "export", "deploy"]),
-    "dpo": (None, "identity-preference", ["download", "dpo", "merge", "export", "deploy"]),
-    "sft+dpo": ("self-cognition", "identity-preference", ["download", "sft", "dpo", "merge", "export", "deploy"]),
+    "sft": ("self-cognition", None, ["download", "sft", "merge", "export", "eval", "deploy"]),
+    "dpo": (None, "identity-preference", ["download", "dpo", "merge", "export", "eval", "deploy"]),
+    "sft+dpo": ("self-cognition", "identity-preference", ["download", "sft", "dpo", "merge", "export", "eval", "deploy"]),
     "export": (None, None, ["download", "export", "deploy"]),
     "deploy": (None, None, ["download", "deploy"]),
 }

@@ -73,7 +73,7 @@ def test_turning_deploy_off_writes_the_tasks_stages_without_deploy_and_back_on_r
     draft = Draft()
     draft.set_text("dataset.sft", "self-cognition")
     draft.set_text(DEPLOY, "false")
-    assert draft.spec().stages == ["download", "sft", "merge", "export"]
+    assert draft.spec().stages == ["download", "sft", "merge", "export", "eval"]
     assert Draft.from_spec(draft.spec()).deploy is False
     draft.set_text(DEPLOY, "true")
     assert draft.spec().stages is None

@@ -98,6 +98,25 @@ def kill_when(run: Run, ready: Callable[[list[dict[str, Any]]], bool], timeout: 
     raise AssertionError(f"the kill point was not reached in {timeout:.0f}s:\n{run.output()}")
 
 
+def kill_when_exists(run: Run, paths: Callable[[], list[Path]], timeout: float = 180.0) -> list[dict[str, Any]]:
+    """SIGKILL the run the moment one of `paths()` exists: a stat every millisecond, for kill points that
+    last only as long as a rename (reading events.jsonl each time would be too slow to land inside them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.exists() for p in paths()):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.proc.pid, signal.SIGKILL)
+            run.proc.wait(30)
+            run.killed = True
+            run.events = run.new_events()
+            return run.events
+        if run.proc.poll() is not None:
+            raise AssertionError(f"the run ended (status {run.proc.returncode}) before the kill point:\n{run.output()}")
+        time.sleep(0.001)
+    stop(run)
+    raise AssertionError(f"the kill point was not reached in {timeout:.0f}s:\n{run.output()}")
+
+
 def finish(run: Run, timeout: float = 300.0) -> list[dict[str, Any]]:
     try:
         code = run.proc.wait(timeout)

@@ -1,8 +1,8 @@
 """SIGKILL the whole pipeline at every stage in turn, run it again each time, and check what survives.
 
 One job — download from the (throttled) loopback hub → sft → dpo → merge → AWQ export → deploy — is
-killed mid-file, mid-SFT (after a checkpoint), mid-DPO (after a checkpoint), during export and while
-the server starts. Each re-run must resume at the stage (and step) where the last one died, skip
+killed mid-file, mid-SFT (after a checkpoint), mid-DPO (after a checkpoint), three times during export
+(calibrating, saving, about to rename) and while the server starts. Each re-run must resume at the stage (and step) where the last one died, skip
 what is done, and in the end every artifact must verify: checksums from model.json, adapters and
 models that reload and generate, and a served model that answers exactly as the export does locally.
 """
@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engine.files import EXPORT_REPORT, JobFiles
 from engine.training import checkpoints
+from engine.util.fs import TMP_MARK
 from tests.fakehub import repo_from_folder
 from tests.helpers import killing
 from tests.helpers.jobs import COLORS, toy_sft_rows, write_job, write_jsonl
@@ -53,6 +54,21 @@ def preference_rows(n: int = 24, seed: int = 1) -> list[dict]:
     rng = random.Random(seed)
     return [{"prompt": f"Say the color {c}.", "chosen": f"The color is {c}.", "rejected": "I will not say it."}
             for c in (rng.choice(COLORS) for _ in range(n))]
+
+
+def export_temp(job_dir: Path, run: killing.Run) -> Path:
+    """The export's temp folder in `run` (engine.util.fs.temporary_dir: named by the process that writes it)."""
+    return job_dir / f"export{TMP_MARK}{run.proc.pid}"
+
+
+def export_leftovers(job_dir: Path, run: killing.Run) -> dict[str, Any]:
+    export = JobFiles(job_dir).stage_dir("export")
+    state = json.loads(JobFiles(job_dir).state.read_text())["stages"].get("export", {})
+    return {"export_exists": export.exists(), "export_done": state.get("status") == "done",
+            "export_whole": export.is_dir() and (export / EXPORT_REPORT).is_file() and (export / "README.md").is_file()
+            and (export / "config.json").is_file(),
+            "temp": export_temp(job_dir, run).name,
+            "temps": sorted(p.name for p in job_dir.iterdir() if TMP_MARK in p.name)}
 
 
 def checkpoint_then_a_later_step(folder: Path, stage: str):
@@ -109,10 +125,21 @@ def chain(tiny_model_session: Path, tmp_path_factory: pytest.TempPathFactory):
         killing.kill_when(r, checkpoint_then_a_later_step(c.job_dir / "checkpoints" / "dpo", "dpo"))
         c.at_kill["dpo"] = {"resume_at": checkpoints.step_of(checkpoints.latest(c.job_dir / "checkpoints" / "dpo"))}
 
+        # Three kills in export: while it calibrates, while it saves the compressed checkpoint into its temp
+        # folder, and once that folder is complete (report written), just before it is renamed into place.
         r = c.runs["export"] = run()
         killing.kill_when(r, lambda ev: bool(killing.progress_of("export", ev)))
-        c.at_kill["export"] = {"export_exists": (c.job_dir / "export").exists(),
-                               "temps": [p.name for p in c.job_dir.iterdir() if ".tmp-" in p.name]}
+        c.at_kill["export"] = export_leftovers(c.job_dir, r)
+
+        r = c.runs["export-save"] = run()
+        killing.kill_when(r, lambda ev: "saving the compressed checkpoint" in killing.said(ev)
+                          and any(p.is_file() for p in export_temp(c.job_dir, r).glob("*")))
+        c.at_kill["export-save"] = export_leftovers(c.job_dir, r)
+
+        r = c.runs["export-rename"] = run()
+        killing.kill_when_exists(r, lambda: [export_temp(c.job_dir, r) / EXPORT_REPORT,
+                                             JobFiles(c.job_dir).stage_dir("export") / EXPORT_REPORT])
+        c.at_kill["export-rename"] = export_leftovers(c.job_dir, r)
 
         r = c.runs["deploy"] = run()
         killing.kill_when(r, lambda ev: "server starting (pid" in killing.said(ev))
@@ -168,12 +195,26 @@ def test_a_run_killed_mid_dpo_resumes_its_checkpoint_and_reuses_the_merged_sft_m
     assert steps == list(range(resume_at + 1, DPO_STEPS + 1))
 
 
-def test_a_run_killed_during_export_leaves_no_half_export_and_redoes_only_the_export(chain: Chain):
-    assert chain.at_kill["export"]["export_exists"] is False, "a half-written export/ must never appear"
-    after = chain.after("export")
-    assert Counter(e["stage"] for e in after if e["kind"] == "stage_start") == {"export": 1, "deploy": 1}
-    assert not [p for p in chain.job_dir.rglob("*") if ".tmp-" in p.name], "the killed run's temp folder is gone"
-    report = json.loads((chain.job_dir / "export" / "report.json").read_text())
+@pytest.mark.parametrize("point", ["export", "export-save"])
+def test_an_export_killed_while_it_calibrates_or_saves_leaves_only_its_temp_folder(chain: Chain, point: str):
+    left = chain.at_kill[point]
+    assert left["export_exists"] is False, "a half-written export/ must never appear"
+    assert left["temps"] == [left["temp"]], "the killed export's work was in its own temp folder, and only there"
+    after = chain.after(point)
+    assert "export" in killing.stage_starts(after), "the next run exported again"
+    assert not (chain.job_dir / left["temp"]).exists(), "the next run removed the killed run's temp folder"
+
+
+def test_an_export_killed_at_its_rename_left_either_nothing_or_a_whole_export(chain: Chain):
+    left = chain.at_kill["export-rename"]
+    assert left["export_whole"] if left["export_exists"] else left["temps"] == [left["temp"]], left
+    assert [t for t in left["temps"] if t != left["temp"]] == [], "no other temp survived the earlier runs"
+    after = chain.after("export-rename")
+    # A kill that lands after the rename but before state.json says done must not count as done: export again.
+    redo = {} if left["export_done"] else {"export": 1}
+    assert killing.stage_starts(after) == {**redo, "deploy": 1}, "the rerun redid only what was unfinished"
+    assert not [p for p in chain.job_dir.rglob("*") if TMP_MARK in p.name], "every killed run's temp folder is gone"
+    report = json.loads((chain.job_dir / "export" / EXPORT_REPORT).read_text())
     assert report["quality"]["passed"] is True
 
 
@@ -191,7 +232,8 @@ def test_a_run_killed_while_the_server_starts_replaces_the_orphan_with_one_serve
 
 def test_no_stage_ran_more_often_than_the_kills_made_it(chain: Chain):
     counts = killing.stage_starts(killing.events_of(chain.job_dir))
-    assert counts == {"download": 2, "sft": 2, "dpo": 2, "merge": 1, "export": 2, "deploy": 2}
+    exports = 3 + (not chain.at_kill["export-rename"]["export_done"])  # unless the last kill came after "done"
+    assert counts == {"download": 2, "sft": 2, "dpo": 2, "merge": 1, "export": exports, "deploy": 2}
     state = json.loads((chain.job_dir / "state.json").read_text())["stages"]
     assert all(s["status"] == "done" for s in state.values()), state
     assert state["sft"]["outputs"]["steps"] == SFT_STEPS and state["dpo"]["outputs"]["steps"] == DPO_STEPS

@@ -28,7 +28,7 @@ from engine.events import EventLog, read_events
 from engine.hardware import Gpu, Hardware
 from engine.shapes import count_params, shape_of
 from engine.spec import JobSpec
-from engine.stages.contract import Context
+from engine.context import Context
 from engine.state import State
 from tests.unit.test_estimate import LLAMA2_7B, QWEN25_05B
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from engine.cli import COMMANDS, build_parser
@@ -39,14 +39,14 @@ def test_validate_and_plan_paths_do_not_import_torch():
     assert not {"torch", "transformers", "peft", "trl", "datasets"} & {m.split(".")[0] for m in loaded}
 
 
-def test_validate_answers_in_under_a_second(tmp_path: Path):
+def test_validate_of_a_hub_job_answers_without_the_network_or_the_model(tmp_path: Path):
+    # How fast it answers is measured in bench/cli_latency.py (target 1 s), not asserted here.
     job = tmp_path / "job.yaml"
     job.write_text("name: demo\ntask: sft\nmodel: {id: Qwen/Qwen2.5-0.5B-Instruct}\ndataset: {sft: d.jsonl}\n")
-    started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "engine", "validate", str(job)], cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.monotonic() - started
+    result = subprocess.run([sys.executable, "-m", "engine", "validate", str(job)], cwd=ROOT, capture_output=True,
+                            text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
-    assert elapsed < 1.0, f"validate took {elapsed:.2f}s"
+    assert "Traceback" not in result.stderr
 
 
 def test_the_command_map_matches_the_parser():

@@ -81,7 +81,7 @@ def test_one_machine_rendezvous_on_a_free_local_port(tmp_path: Path):
     argv = launch.torchrun_argv(launch.resolve(job(num_processes=2), CPU), tmp_path / "jobs" / "p", "sft")
     assert argv[1:5] == ["-m", "torch.distributed.run", "--nproc-per-node", "2"]
     assert "--standalone" in argv and "--master-addr" not in argv
-    assert argv[-4:] == ["-m", "engine.training.worker", str(tmp_path / "jobs" / "p"), "sft"]
+    assert argv[-4:] == ["-m", "engine.worker", str(tmp_path / "jobs" / "p"), "sft"]
 
 
 def test_multi_node_settings_pass_through_to_torchrun(tmp_path: Path):
@@ -174,7 +174,7 @@ def test_every_strategy_has_a_template():
 
 def test_multi_node_runs_keep_checkpoints_and_results_on_every_machine(tmp_path: Path):
     from engine.events import EventLog
-    from engine.stages.contract import Context
+    from engine.context import Context
     from engine.state import State
     from engine.training.args import training_kwargs
 

@@ -47,10 +47,10 @@ def test_memory_figures_come_from_the_estimator_and_order_qlora_lora_full():
     assert 12 < seven["lora"] < 25 and 5 < seven["qlora"] < 12 and seven["full"] > 100
 
 
-def test_multimodal_families_are_listed_as_coming():
-    coming = {e.family for e in entries() if e.status == "coming"}
-    assert coming == {"Qwen2-VL", "Qwen2.5-VL", "InternVL"}
-    assert all(e.modality == "vision" for e in entries() if e.status == "coming")
+def test_multimodal_families_are_ready_and_marked_vision():
+    vision = {e.family for e in entries() if e.modality == "vision"}
+    assert {"Qwen2-VL", "Qwen2.5-VL", "InternVL"} <= vision
+    assert all(e.status == "ready" for e in entries() if e.modality == "vision")
 
 
 def test_lookup_finds_a_model_by_either_hubs_id_in_any_case():
@@ -143,9 +143,8 @@ def _errors(path: Path) -> str:
     return "\n".join(caught.value.lines)
 
 
-def test_validate_refuses_a_model_marked_coming(tmp_path):
-    text = _errors(_job(tmp_path, {"id": "Qwen/Qwen2.5-VL-7B-Instruct"}))
-    assert "job.yaml:" in text and "vision-language" in text and "coming" in text
+def test_validate_accepts_a_catalogued_vision_language_model(tmp_path):
+    assert load_job(_job(tmp_path, {"id": "Qwen/Qwen2.5-VL-7B-Instruct"})).model.id == "Qwen/Qwen2.5-VL-7B-Instruct"
 
 
 def test_validate_asks_for_trust_remote_code_when_the_model_ships_code(tmp_path, tiny_model: Path):

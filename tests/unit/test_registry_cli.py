@@ -14,7 +14,7 @@ def test_models_search_qwen_lists_the_qwen_entries_with_sizes_and_memory(capsys)
     assert rows and all("qwen" in line.lower() for line in rows)
     seven = next(line for line in rows if line.startswith("Qwen/Qwen2.5-7B-Instruct "))
     assert "7.61B" in seven and "qlora" in seven and "lora" in seven and "full" in seven
-    assert "Qwen/Qwen2-VL-7B-Instruct" in out and "[coming]" in out
+    assert "Qwen/Qwen2-VL-7B-Instruct" in out and "[images + text]" in out
     assert "Llama" not in out
 
 

@@ -30,14 +30,14 @@ def test_a_job_needs_only_name_task_model_and_data():
     assert spec.model.hub == "modelscope"
     assert spec.model.trust_remote_code is False
     assert spec.deploy.host == "127.0.0.1"
-    assert spec.stage_names() == ["download", "sft", "merge", "export", "deploy"]
+    assert spec.stage_names() == ["download", "sft", "merge", "export", "eval", "deploy"]
 
 
 @pytest.mark.parametrize(
     ("task", "stages"),
     [
-        ("sft+dpo", ["download", "sft", "dpo", "merge", "export", "deploy"]),
-        ("dpo", ["download", "dpo", "merge", "export", "deploy"]),
+        ("sft+dpo", ["download", "sft", "dpo", "merge", "export", "eval", "deploy"]),
+        ("dpo", ["download", "dpo", "merge", "export", "eval", "deploy"]),
         ("export", ["download", "export", "deploy"]),
         ("deploy", ["download", "deploy"]),
     ],
@@ -49,7 +49,7 @@ def test_each_task_implies_its_stages(task, stages):
 
 def test_full_fine_tuning_has_nothing_to_merge_and_export_none_drops_export():
     spec = JobSpec.model_validate(minimal(train={"method": "full"}, export={"method": "none"}))
-    assert spec.stage_names() == ["download", "sft", "deploy"]
+    assert spec.stage_names() == ["download", "sft", "eval", "deploy"]
 
 
 def test_an_explicit_stage_list_replaces_the_tasks():

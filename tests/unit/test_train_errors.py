@@ -9,7 +9,7 @@ import pytest
 
 from engine.cli import main
 from engine.errors import UserError
-from engine.hardware import Gpu, Hardware
+from engine.hardware import Gpu, Hardware, detect
 from engine.training.args import precision_for
 from engine.training.quant import compute_dtype_name, optimizer_name
 from tests.helpers.jobs import tiny_job, write_job, write_jsonl
@@ -28,6 +28,7 @@ def run(job: dict, tmp_path: Path, capsys, verb: str = "run") -> tuple[int, str]
 def test_fsdp_on_a_machine_without_gpus_is_refused_in_plan_and_run(tmp_path: Path, tiny_model: Path, toy_data: Path,
                                                                   capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # engine.hardware.detect() sees no GPU, on any machine
     job = tiny_job(tiny_model, toy_data, parallel={"strategy": "fsdp"})
     code, text = run(job, tmp_path, capsys, verb="plan")
     assert code == 0 and "! parallel.strategy: fsdp shards the model across GPUs" in text
@@ -44,9 +45,12 @@ def test_kto_with_one_row_per_batch_is_refused(tmp_path: Path, tiny_model: Path,
     assert code == 2 and "error: train.batch_size: KTO compares each answer with the others in its batch" in text
 
 
-def test_fp16_training_on_a_cpu_is_refused(tmp_path: Path, tiny_model: Path, toy_data: Path, capsys):
+def test_fp16_training_on_a_cpu_is_refused(tmp_path: Path, tiny_model: Path, toy_data: Path, capsys, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # engine.hardware.detect() sees no GPU, on any machine
+    assert detect().accelerator == "cpu"
     code, text = run(tiny_job(tiny_model, toy_data, train={"precision": "fp16"}), tmp_path, capsys)
     assert code == 2 and "error: train.precision: fp16 training needs a GPU" in text and "Traceback" not in text
+    assert not (tmp_path / "jobs" / "tiny" / "sft").exists()
 
 
 def test_a_max_length_that_cuts_off_every_answer_says_to_raise_it(tmp_path: Path, tiny_model: Path, toy_data: Path,

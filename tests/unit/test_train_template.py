@@ -91,5 +91,16 @@ def test_a_template_that_cannot_be_marked_falls_back_with_a_reason(tokenizer):
 def test_a_rewrite_that_would_change_the_text_is_rejected(tokenizer):
     # unstripped text between the content and the end-of-turn output must not be swallowed
     template = "{% for m in messages %}{{ m['role'] + ':' + m['content'] }} {{ '<|im_end|>' }}{% endfor %}"
+    # The rewrite that absorbs the end-of-turn output across the space, as it does for Gemma's adjacent one:
+    swallowing = ("{% for m in messages %}{% if m['role'] == 'assistant' %}{{ m['role'] + ':' }}{% generation %}"
+                  "{{ m['content'] }}{{ '<|im_end|>' }}{% endgeneration %}{% else %}{{ m['role'] + ':' + m['content'] }}"
+                  "{{ '<|im_end|>' }}{% endif %}{% endfor %}")
+    assert not renders_identically(tokenizer, template, swallowing), "the check let a text-changing rewrite through"
     marked = mark_template(template)
-    assert marked is None or renders_identically(tokenizer, template, marked)
+    assert marked is not None, "the content output alone can still be marked"
+    assert "{{ '<|im_end|>' }}{% endgeneration %}" not in marked, "the end-of-turn was absorbed across the space"
+    assert renders_identically(tokenizer, template, marked)
+    # Marking only the content leaves the end-of-turn untrained, so no template is handed to training.
+    tokenizer = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
+    tokenizer.chat_template = template
+    assert training_template(tokenizer) == (None, "could not mark assistant turns in this chat template")

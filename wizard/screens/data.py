@@ -70,6 +70,7 @@ class DataScreen(StepScreen):
         yield listing
         yield from super().body()
         yield Static("", id="preview", markup=False)
+        yield Static("", id="thumbnails", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -82,7 +83,7 @@ class DataScreen(StepScreen):
             self.query_one("#next").focus()
 
     def edited(self, path: str) -> None:
-        if path in (self.role, "dataset.format") or path.startswith("dataset.model_"):
+        if path in (self.role, "dataset.format", "dataset.max_image_pixels") or path.startswith("dataset.model_"):
             self.schedule_preview()
 
     def schedule_preview(self) -> None:
@@ -103,32 +104,49 @@ class DataScreen(StepScreen):
             fmt = "auto"  # the format field names the other dataset's format; detect this one
         identity = {k: v for k in ("model_name", "model_author", "model_name_zh", "model_author_zh")
                     if (v := self.draft.get("dataset." + k))}
-        self.preview(source, fmt, identity)
+        model = {"id": self.draft.get("model.id"), "hub": self.draft.get("model.hub")}
+        self.preview(source, fmt, identity, self.draft.get("dataset.max_image_pixels"), model)
 
     @work(thread=True, exclusive=True, group="preview")
-    def preview(self, source: str, fmt: str, identity: dict[str, str]) -> None:
-        result = sources.preview(source, fmt, _identity_args(identity))
+    def preview(self, source: str, fmt: str, identity: dict[str, str], max_pixels: int | None,
+                model: dict[str, str]) -> None:
+        result = sources.preview(source, fmt, _identity_args(identity), max_pixels, model)
+        strip = _thumbnails(result.images)  # drawn here, off the UI thread
         if get_current_worker().is_cancelled:
             return
-        self.app.call_from_thread(self._show_preview, source, result)
+        self.app.call_from_thread(self._show_preview, source, result, strip)
 
     @while_shown
-    def _show_preview(self, source: str, result: sources.DataPreview) -> None:
+    def _show_preview(self, source: str, result: sources.DataPreview, strip: Text | None = None) -> None:
         if self.draft.get(self.role) != source:
             return
         box = self.query_one("#preview", Static)
+        thumbs = self.query_one("#thumbnails", Static)
+        thumbs.update(strip or "")
+        thumbs.display = strip is not None
         if not result.available:
             box.update(i18n.t("data.unavailable"))
             return
         lines = [i18n.t("data.preview", format=result.format, rows=result.rows)]
         if result.first:
             lines.append(i18n.t("data.first"))
-            lines.extend("  " + _one_line(row, 72) for row in result.first)
+            lines.extend(f"  {n}. " + _one_line(row, 68) for n, row in enumerate(result.first, start=1))
         if result.problems:
             lines.append(i18n.t("data.problems"))
             lines.extend("  " + p for p in result.problems[:10])
         box.update("\n".join(lines))
         box.set_class(bool(result.problems), "-problems")
+
+
+def _thumbnails(images: list[list[str]], most: int = 4) -> Text | None:
+    """The first rows' images side by side, each captioned with its row number; None when rows have none."""
+    refs = [(f"{n}." if len(row) == 1 else f"{n}.{k}", ref) for n, row in enumerate(images, start=1)
+            for k, ref in enumerate(row, start=1)][:most]
+    if not refs:
+        return None
+    from ..widgets.thumbnail import side_by_side, thumbnail
+
+    return side_by_side([thumbnail(ref) for _, ref in refs], [caption for caption, _ in refs])
 
 
 def _one_line(text: str, width: int) -> str:

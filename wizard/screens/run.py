@@ -154,11 +154,16 @@ class RunScreen(Screen[RunOutcome]):
         if state == "failed":
             message = "\n".join([*(self.view.errors[-3:] or jobs.log_tail(self.job_dir)), message])
         self.show_log()
-        self.end_message = message + self.serving_text()
+        self.end_message = message + self.eval_text() + self.serving_text()
         box = self.query_one("#run-end", Static)
         box.update(self.end_message)
         box.display = True
         box.set_class(state != "finished", "-problems")
+
+    def eval_text(self) -> str:
+        """The eval table (base / fine-tuned / export), read from eval/report.md once the job scored its models."""
+        table = jobs.eval_table(self.job_dir)
+        return f"\n{i18n.t('run.eval')}\n" + "\n".join(table) if table else ""
 
     def serving_text(self) -> str:
         info = jobs.read_serve(self.job_dir)

@@ -2,7 +2,8 @@
 
 The sets are data files next to this module, listed in registry.json; this code only reads the
 list. It imports nothing heavy: the wizard calls list_builtin() while drawing a screen.
-Rows may hold {{NAME}} / {{AUTHOR}} placeholders, filled from the job when loaded.
+Rows may hold {{NAME}} / {{AUTHOR}} placeholders, filled from the job when loaded. Image sets
+(shapes-vqa*) keep their PNGs in a folder beside their rows; make_images.py regenerates them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class BuiltinDataset:
     description_zh: str
     files: tuple[Path, ...]
     placeholders: bool
+    images: bool = False  # rows carry images (for vision-language models); paths relative to the data file
 
 
 @cache
@@ -44,6 +46,7 @@ def _registry() -> dict[str, BuiltinDataset]:
             description_zh=entry["description_zh"],
             files=files,
             placeholders=bool(entry.get("placeholders")),
+            images=bool(entry.get("images")),
         )
     return out
 

@@ -1,0 +1,182 @@
+"""One model, loaded once, asked many prompts in batches: greedy answers, choice and answer log-probabilities.
+
+Batches are left-padded (so every row's next token sits in the last column) and sorted by length (so
+padding stays small); position ids follow the attention mask, so a padded row scores as it would alone.
+The same code runs on CUDA and on a CPU; only the device and dtype differ.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .items import Messages
+
+Progress = Callable[[int, int], None]
+
+
+def _batches(order: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(order), size):
+        yield order[start : start + size]
+
+
+class Runner:
+    """A loaded model and tokenizer; `close()` gives the memory back before the next model loads."""
+
+    def __init__(self, model_dir: Path, *, precision: str = "fp32", device: str | None = None,
+                 trust_remote_code: bool = False, batch_size: int = 8) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from ..training.loading import torch_dtype
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.batch_size = batch_size
+        tok = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        tok.padding_side = "left"
+        self.tokenizer = tok
+        self.templated = bool(getattr(tok, "chat_template", None))
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        bnb = (config.get("quantization_config") or {}).get("quant_method") == "bitsandbytes"
+        kwargs: dict[str, Any] = {"dtype": torch_dtype(precision), "trust_remote_code": trust_remote_code}
+        if bnb and self.device == "cuda":
+            kwargs["device_map"] = {"": 0}
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
+        if bnb and self.device == "cpu":
+            from ..training.quant import fix_cpu_4bit
+
+            fix_cpu_4bit(model)
+        elif not bnb:
+            model = model.to(self.device)
+        self.model = model.eval()
+
+    def close(self) -> None:
+        import torch
+
+        del self.model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # -- prompts -------------------------------------------------------------------------------------
+    def render(self, messages: Messages) -> str:
+        """The prompt text up to where the assistant starts answering (the model's own chat template)."""
+        if self.templated:
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+        return "\n".join(turns) + "\nAssistant:"
+
+    def _answer_text(self, messages: Messages, answer: str) -> str:
+        """What follows the prompt when the assistant says `answer` (with the template's end-of-turn marks)."""
+        prompt = self.render(messages)
+        if self.templated:
+            full = self.tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": answer}],
+                                                      tokenize=False)
+            if full.startswith(prompt):
+                return full[len(prompt):].rstrip("\n")
+        return " " + answer + (self.tokenizer.eos_token or "")
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=not self.templated)["input_ids"]
+
+    def _pad(self, rows: Sequence[list[int]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def _forward(self, batch: dict[str, Any]) -> Any:
+        mask = batch["attention_mask"]
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        return self.model(**batch, position_ids=position_ids).logits.float()
+
+    # -- what the scorers need -------------------------------------------------------------------------
+    def generate(self, prompts: Sequence[Messages], max_new_tokens: int, progress: Progress | None = None) -> list[str]:
+        """Greedy answers, in the order of `prompts`."""
+        import torch
+
+        encoded = [self._encode(self.render(p)) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+        out: list[str] = [""] * len(prompts)
+        eos = self.tokenizer.eos_token_id
+        for done, chunk in enumerate(_batches(order, self.batch_size), start=1):
+            batch = self._pad([encoded[i] for i in chunk])
+            with torch.no_grad():
+                ids = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                          pad_token_id=self.tokenizer.pad_token_id,
+                                          **({"eos_token_id": eos} if eos is not None and not self._gen_eos() else {}))
+            width = batch["input_ids"].shape[1]
+            for row, i in enumerate(chunk):
+                out[i] = self.tokenizer.decode(ids[row, width:], skip_special_tokens=True).strip()
+            if progress:
+                progress(min(done * self.batch_size, len(prompts)), len(prompts))
+        return out
+
+    def _gen_eos(self) -> bool:
+        config = getattr(self.model, "generation_config", None)
+        return config is not None and config.eos_token_id is not None
+
+    def choice_logprobs(self, prompts: Sequence[Messages], letters: Sequence[Sequence[str]],
+                        progress: Progress | None = None) -> list[dict[str, float]]:
+        """Log-probability of each choice letter as the first token of the answer ("A" or " A", the likelier)."""
+        import torch
+
+        encoded = [self._encode(self.render(p)) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+        out: list[dict[str, float]] = [{} for _ in prompts]
+        for done, chunk in enumerate(_batches(order, self.batch_size), start=1):
+            with torch.no_grad():
+                logp = torch.log_softmax(self._forward(self._pad([encoded[i] for i in chunk]))[:, -1], dim=-1)
+            for row, i in enumerate(chunk):
+                out[i] = {k: max(float(logp[row, t]) for t in self._letter_ids(k)) for k in letters[i]}
+            if progress:
+                progress(min(done * self.batch_size, len(prompts)), len(prompts))
+        return out
+
+    def _letter_ids(self, letter: str) -> set[int]:
+        cache = self.__dict__.setdefault("_letters", {})
+        if letter not in cache:
+            cache[letter] = self._first_ids(letter)
+        return cache[letter]
+
+    def _first_ids(self, letter: str) -> set[int]:
+        ids = set()
+        for text in (letter, " " + letter):
+            tokens = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if tokens:
+                ids.add(tokens[0])
+        return ids
+
+    def answer_logprobs(self, prompts: Sequence[Messages], answers: Sequence[str],
+                        progress: Progress | None = None) -> list[tuple[float, int]]:
+        """Sum of log-probabilities of each answer's tokens given its prompt, and how many tokens that is."""
+        import torch
+
+        rows: list[tuple[list[int], int]] = []
+        for messages, answer in zip(prompts, answers, strict=True):
+            head = self._encode(self.render(messages))
+            tail = self.tokenizer(self._answer_text(messages, answer), add_special_tokens=False)["input_ids"]
+            rows.append((head + tail, len(tail)))
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
+        out: list[tuple[float, int]] = [(0.0, 0)] * len(rows)
+        for done, chunk in enumerate(_batches(order, self.batch_size), start=1):
+            batch = self._pad([rows[i][0] for i in chunk])
+            with torch.no_grad():
+                logp = torch.log_softmax(self._forward(batch)[:, :-1], dim=-1)
+                picked = logp.gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+            for row, i in enumerate(chunk):
+                n = rows[i][1]
+                total = float(picked[row, picked.shape[1] - n:].sum()) if n else 0.0
+                out[i] = (total if math.isfinite(total) else -1e9, n)
+            if progress:
+                progress(min(done * self.batch_size, len(rows)), len(rows))
+        return out
