@@ -9,6 +9,7 @@ VENV="$HERE/.venv"
 PY="$VENV/bin/python"
 STAMP="$VENV/.ycdy-installed"
 TEST_STAMP="$VENV/.ycdy-test-installed"
+SETUP_LOG="$VENV/setup.log"  # everything pip prints during setup
 CPU_TORCH="torch==2.13.0"
 
 usage() {
@@ -59,8 +60,17 @@ find_python() {
 }
 
 pip_install() {
-  # pip's own warnings about unreadable index folders on some hosts are noise to an operator.
-  "$PY" -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  # pip's and the build backend's output (setuptools' editable-install BuildBackendWarning, notes about
+  # unreadable index folders on some hosts) goes to a log under .venv; an operator sees it only when a step fails.
+  local status=0
+  printf -- '--- %s: pip install %s\n' "$(date -u '+%F %T UTC')" "$*" >>"$SETUP_LOG"
+  "$PY" -m pip install --quiet --disable-pip-version-check "$@" >>"$SETUP_LOG" 2>&1 || status=$?
+  if [[ $status -ne 0 ]]; then
+    echo "[setup] error: pip install $* failed (exit $status); the end of its output:" >&2
+    tail -n 25 "$SETUP_LOG" | sed 's/^/  /' >&2
+    echo "[setup] the whole log: $SETUP_LOG" >&2
+    exit 1
+  fi
 }
 
 ensure_env() {

@@ -25,9 +25,10 @@ SUITE: list[tuple[str, int, str]] = [
     ("wizard_startup.py", 3, "wizard: process start to first screen, and import time"),
     ("refusal_latency.py", 1, "junk/hostile job files: time to refuse; export heartbeat latency"),
     ("train_overhead.py", 1, "training: engine vs a hand-written torch+peft loop (steps/s ratio), time to first step"),
+    ("peer_ms_swift.py", 1, "training beside ms-swift 4.6 on the same job (needs .venv-peers: peer_ms_swift.py --with-peers)"),
     ("qlora_memory.py", 1, "peak memory: QLoRA vs LoRA on the same model"),
     ("serve.py", 3, "serving: tokens/s and first-token latency vs raw generate"),
-    ("vlm.py", 3, "vision-language: image request latency, builtin server vs raw processor + generate"),
+    ("vlm.py", 3, "vision-language: training s/step engine vs hand loop; image request latency, server vs raw generate"),
     ("export.py", 1, "AWQ export: size and quality vs the merged model"),
     ("eval.py", 1, "eval: 200 multiple-choice items, batched vs one request at a time (throughput ratio)"),
     ("demo_timing.py", 1, "demo wall time by stage"),
@@ -82,14 +83,29 @@ def machine() -> list[str]:
     ]
 
 
+def earlier_sections(path: Path) -> dict[str, list[str]]:
+    """The `## script — what` sections of an existing RESULTS.md, by script name (kept by --only runs)."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        if line.startswith("## "):
+            name = line[3:].split(" ", 1)[0]
+            current = found.setdefault(name, []) if name.endswith(".py") else None
+        if current is not None:
+            current.append(line)
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="script names to run (default: all)")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     sections = ["# Benchmark results", "", "Written by `./yichuidingyin.sh bench` (bench/run_all.py).", "", *machine(), ""]
+    kept = earlier_sections(args.out) if args.only else {}
     for script, repeats, what in SUITE:
         if args.only and script not in args.only:
+            sections += kept.get(script, [])  # --only: the other scripts' sections stay as they were
             continue
         print(f"[bench] {script} × {repeats}", flush=True)
         runs = [r for r in (run_script(script) for _ in range(repeats)) if r is not None]

@@ -1,6 +1,13 @@
-"""Vision-language models: image request latency through the builtin server vs raw generate with the processor.
+"""Vision-language models: training s/step of the engine vs a hand loop, and image request latency vs raw generate.
 
-    .venv/bin/python bench/vlm.py [--tokens 8] [--runs 5] [--threads 1] [--size 224]
+    .venv/bin/python bench/vlm.py [--part all|train|serve] [--steps 30] [--tokens 8] [--runs 5] [--threads 1]
+
+Training half: the same tiny random Qwen2-VL, the same built-in image rows (shapes-vqa), full fine-tuning
+with the vision tower and projector frozen, batch --batch, AdamW, grad clipping 1.0, loss on the answer
+only — once through the engine (run_job: download → sft, TRL's SFTTrainer and its vision collator) and
+once through a hand-written torch loop (processor → model → loss → step). Steady-state seconds per
+step of each (the first --warmup steps left out), from the step times the two loops record. Target:
+engine ≤ 1.1 × the hand loop. The two alternate over --rounds so load from other processes hits both.
 
 Serving half of issue #13's benchmark: the same tiny random Qwen2-VL (engine.tiny_vlm), the same
 image and question, greedy, exactly --tokens new tokens (eos ignored so both sides do the same work).
@@ -8,7 +15,7 @@ Raw: processor(text, images) + model.generate on an already decoded PIL image, i
 Server: a non-streamed /v1/chat/completions request carrying the image as a base64 PNG data URL,
 timed from sending to the parsed answer, so the overhead holds HTTP, JSON, base64, PNG decoding, the
 limit checks and the queue. Target: overhead ≤ 30 ms. Raw and server runs alternate so load from
-other processes hits both alike. (The training half — s/step vs a hand loop — belongs in this file too.)
+other processes hits both alike.
 """
 
 from __future__ import annotations
@@ -75,6 +82,124 @@ def server_run(client, url: str, image_url: str, tokens: int) -> float:
     return elapsed
 
 
+def train_rows(n: int) -> list[dict]:
+    """The first n rows of the built-in image set, with absolute image paths (what both loops train on)."""
+    import json
+
+    from engine.data.builtin import path
+
+    source = path("shapes-vqa")
+    rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()[:n]]
+    for row in rows:
+        row["images"] = [str(source.parent / i) for i in row["images"]]
+    return rows
+
+
+def vlm_job(model_dir: Path, data: Path, args: argparse.Namespace) -> dict:
+    return {
+        "name": "bench-vlm", "task": "sft", "stages": ["download", "sft"],
+        "model": {"id": str(model_dir), "hub": "local"}, "dataset": {"sft": str(data)},
+        "train": {"method": "full", "max_steps": args.steps, "batch_size": args.batch, "grad_accum": 1,
+                  "learning_rate": 2e-3, "lr_scheduler": "constant", "warmup_ratio": 0.0, "max_length": 96,
+                  "save_steps": 10 * args.steps, "logging_steps": 1},
+    }
+
+
+def engine_steps(model_dir: Path, data: Path, work: Path, args: argparse.Namespace) -> list[float]:
+    """Wall-clock times of the engine's optimiser steps (its progress events, one a step)."""
+    import json
+
+    from engine.files import JobFiles
+    from engine.pipeline import run_job
+    from engine.spec import JobSpec
+
+    job_dir = work / f"engine-{time.time_ns()}"
+    run_job(JobSpec.model_validate(vlm_job(model_dir, data, args)), job_dir)
+    events = [json.loads(line) for line in JobFiles(job_dir).events.read_text().splitlines()]
+    return [e["t"] for e in events if e["stage"] == "sft" and e["kind"] == "progress" and e.get("unit") == "step"]
+
+
+def hand_steps(model_dir: Path, data: Path, rows: list[dict], args: argparse.Namespace) -> list[float]:
+    """The same training as a bare loop: the processor builds each batch, the answer alone is in the loss."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+
+    from engine.spec import JobSpec
+    from engine.training.loading import load_processor
+    from engine.training.vision import freeze_vision
+
+    torch.manual_seed(42)
+    processor = load_processor(model_dir, JobSpec.model_validate(vlm_job(model_dir, data, args)))
+    processor.tokenizer.padding_side = "right"
+    model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32)
+    freeze_vision(model, tower=True, projector=True)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=2e-3)
+    heads, fulls, images = [], [], []
+    for row in rows:
+        question = row["messages"][0]["content"].replace("<image>", "")
+        prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+        answer = [{"role": "assistant", "content": [{"type": "text", "text": row["messages"][1]["content"]}]}]
+        head = processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        fulls.append(processor.apply_chat_template(prompt + answer, tokenize=False))
+        images.append(row["images"][0])
+        with Image.open(images[-1]) as picture:  # prompt lengths once, before the clock: the loop's least work
+            heads.append(len(processor(text=[head], images=[[picture.convert("RGB")]])["input_ids"][0]))
+    order = torch.randperm(len(rows)).tolist()
+    times = []
+    for step in range(args.steps):
+        idx = [order[(step * args.batch + k) % len(order)] for k in range(args.batch)]
+        pictures = [[Image.open(images[i]).convert("RGB")] for i in idx]
+        batch = processor(text=[fulls[i] for i in idx], images=pictures, padding=True, return_tensors="pt")
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        for row, i in enumerate(idx):
+            labels[row, : heads[i]] = -100  # the prompt and its image tokens: never in the loss
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        times.append(time.time())
+    return times
+
+
+def seconds_per_step(times: list[float], warmup: int) -> float:
+    if len(times) <= warmup + 1:
+        raise SystemExit(f"need more than {warmup + 1} steps to measure; raise --steps")
+    return (times[-1] - times[warmup]) / (len(times) - 1 - warmup)
+
+
+def training(args: argparse.Namespace, scratch: Path) -> tuple[dict, list[str]]:
+    import json
+
+    from engine.tiny_vlm import build_tiny_vlm
+
+    model_dir = build_tiny_vlm(scratch / "tiny-vlm-train", "qwen2-vl")
+    rows = train_rows(240)
+    data = scratch / "rows.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    runs: dict[str, list[float]] = {"hand": [], "engine": []}
+    for i in range(args.rounds):
+        for which in (("hand", "engine") if i % 2 == 0 else ("engine", "hand")):
+            times = (hand_steps(model_dir, data, rows, args) if which == "hand"
+                     else engine_steps(model_dir, data, scratch, args))
+            runs[which].append(seconds_per_step(times, args.warmup))
+    hand, engine = statistics.median(runs["hand"]), statistics.median(runs["engine"])
+    ratio = engine / hand
+    print(f"tiny random Qwen2-VL, full fine-tuning (vision tower and projector frozen), batch {args.batch}, "
+          f"{args.steps} steps ({args.warmup} warm-up left out), {args.threads} torch thread(s), {args.rounds} round(s)")
+    print(f"  hand-written loop   {hand:8.3f} s/step")
+    print(f"  engine (run_job)    {engine:8.3f} s/step")
+    print(f"  ratio engine/hand: {ratio:.3f}  (target <= 1.1: {'met' if ratio <= 1.1 else 'MISSED'})")
+    figures = {"train_hand_s_per_step": round(hand, 4), "train_engine_s_per_step": round(engine, 4),
+               "train_ratio_engine_over_hand": round(ratio, 3)}
+    notes = [f"training: tiny random Qwen2-VL, shapes-vqa rows, full fine-tuning with the vision parts frozen, "
+             f"batch {args.batch}, {args.steps} steps; target engine/hand s/step <= 1.1"]
+    return figures, notes
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -125,6 +250,11 @@ def serving(args: argparse.Namespace, scratch: Path) -> tuple[dict, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("all", "train", "serve"), default="all")
+    parser.add_argument("--steps", type=int, default=30, help="training: steps per run")
+    parser.add_argument("--warmup", type=int, default=3, help="training: first steps left out of the rate")
+    parser.add_argument("--batch", type=int, default=8, help="training: rows per step")
+    parser.add_argument("--rounds", type=int, default=1, help="training: hand/engine, engine/hand, ... repeats")
     parser.add_argument("--tokens", type=int, default=8)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides (1 = fair on a shared CPU)")
@@ -135,7 +265,13 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     scratch = Path(tempfile.mkdtemp(prefix="bench-vlm-"))
-    figures, notes = serving(args, scratch)
+    figures: dict = {}
+    notes: list[str] = []
+    for part, measure in (("train", training), ("serve", serving)):
+        if args.part in ("all", part):
+            more, lines = measure(args, scratch)
+            figures.update(more)
+            notes.extend(lines)
     from bench._common import report
 
     report(figures, notes)

@@ -60,6 +60,9 @@ def demo_job(tiny: bool, port: int, tiny_model: Path | None = None) -> dict[str,
         # 135M parameters lose more at 4 bits than 7B ones: measured here, AWQ lands at 1.20–1.29× the
         # merged model's perplexity on the held-out rows, so the demo's gate is 1.3 (jobs default to 1.2).
         "export": {"method": "awq", "calibration_samples": 16, "calibration_max_length": 64, "max_ppl_ratio": 1.3},
+        # Scored side by side (base / fine-tuned / export): the identity probe (held-out questions) and two short
+        # multiple-choice sets, sized to add well under a fifth to the demo's time on a 2-core CPU.
+        "eval": {"benchmarks": ["identity", "mcq-en", "mcq-zh"], "limit": 12, "max_new_tokens": 40},
         "deploy": {"host": "127.0.0.1", "port": port, "api_key_env": "YCDY_API_KEY"},
     }
     if tiny:
@@ -70,6 +73,7 @@ def demo_job(tiny: bool, port: int, tiny_model: Path | None = None) -> dict[str,
         job["train"].update({"max_steps": 16, "learning_rate": 3e-3, "max_length": 256, "save_steps": 8})
         job["dpo"].update({"max_steps": 4})
         job["export"].update({"calibration_samples": 8, "calibration_max_length": 32})
+        job["eval"].update({"limit": 4, "max_new_tokens": 16})
     return job
 
 
@@ -102,6 +106,20 @@ def ask_server(url: str, model: str, key: str, question: str, max_tokens: int = 
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(request, timeout=120) as resp:
         return json.loads(resp.read())["choices"][0]["message"]["content"].strip()
+
+
+def ask_probe(url: str, model: str, key: str, dataset: Any) -> list[tuple[str, str, str, bool]]:
+    """The identity probe's held-out questions (none of them in the training rows), asked through the API:
+    (language, question, answer, whether the answer names the trained identity)."""
+    from .eval.identity import probe
+    from .eval.scorers import mentions
+
+    out = []
+    for item in probe(dataset):
+        question = item.prompt[-1]["content"]
+        answer = ask_server(url, model, key, question)
+        out.append((item.lang, question, answer, mentions(answer, item.names) == 1.0))
+    return out
 
 
 def ask_base(model_dir: Path, questions: list[str], max_tokens: int = 48) -> list[str]:

@@ -156,20 +156,48 @@ def _world(spec: JobSpec, hw: Hardware) -> int:
 
 def settings_for(spec: JobSpec, hw: Hardware, shape: Shape, stage: str = "sft") -> Settings:
     """The job's training settings on this machine, with every 'auto' resolved."""
-    from .registry.targets import resolve
+    from .registry.targets import BY_MODEL_TYPE, resolve
 
     t = spec.train
     devices = _world(spec, hw)
     strategy = spec.parallel.strategy
     if strategy == "auto":
         strategy = "ddp" if devices > 1 else "none"
-    targets = resolve(t.lora.target_modules, shape.model_type)
+    kind = shape.model_type  # a VLM's language model: "qwen2_vl_text" is the family qwen2_vl
+    targets = resolve(t.lora.target_modules, kind if kind in BY_MODEL_TYPE else kind.removesuffix("_text"))
     return Settings(
         method=t.method, precision=hw.precision(t.precision), batch_size=t.batch_size, max_length=t.max_length,
         gradient_checkpointing=t.gradient_checkpointing, optimizer=t.optimizer, lora_r=t.lora.r,
         lora_dropout=t.lora.dropout, targets=targets if isinstance(targets, list) else "all-linear",
         accelerator=hw.accelerator, devices=devices, strategy=strategy, preference=stage == "dpo",
     )
+
+
+def image_tokens(config: dict[str, Any], max_pixels: int) -> int:
+    """The most tokens one image becomes in the language model's sequence (0 for a text model).
+
+    Fixed-size families say it in config.json (image_seq_length: LLaVA, InternVL per tile); Qwen-VL
+    resizes by area, so it is dataset.max_image_pixels over the merged patch's area.
+    """
+    vc = config.get("vision_config")
+    if not isinstance(vc, dict):
+        return 0
+    fixed = config.get("image_seq_length")
+    if isinstance(fixed, int) and fixed > 0:
+        return fixed
+    patch = _side(vc.get("patch_size")) or 14
+    if vc.get("spatial_merge_size"):
+        return max(1, int(max_pixels) // (patch * int(vc["spatial_merge_size"])) ** 2)
+    image = _side(vc.get("image_size"))
+    return (image // patch) ** 2 if image else 0
+
+
+def _side(value: Any) -> int:
+    if isinstance(value, dict):
+        value = value.get("height") or next(iter(value.values()), 0)
+    if isinstance(value, list | tuple):
+        value = value[0] if value else 0
+    return int(value) if isinstance(value, int | float) else 0
 
 
 def _auto_strategy(spec: JobSpec, shape: Shape, st: Settings, have_gb: float) -> Settings:
@@ -252,8 +280,9 @@ def for_job(spec: JobSpec, job_dir: Path, hw: Hardware, state: Any = None) -> Jo
     p = count_params(shape)
     have = device_memory_gb(hw)
     worst: tuple[MemoryEstimate, Settings, str] | None = None
+    pictures = image_tokens(config, spec.dataset.max_image_pixels)
     for stage in [n for n in spec.stage_names() if n in TRAINING] or ["sft"]:
-        st = _auto_strategy(spec, shape, settings_for(spec, hw, shape, stage), have)
+        st = _auto_strategy(spec, shape, replace(settings_for(spec, hw, shape, stage), image_tokens=pictures), have)
         est = memory(shape, st, p)
         if worst is None or est.total_gb > worst[0].total_gb:
             worst = (est, st, stage)
@@ -322,7 +351,8 @@ def summary_lines(est: JobEstimate) -> list[str]:
     gc = "on" if st.gradient_checkpointing else "off"
     lines = [
         f"model: {_count(est.params.total)} parameters ({est.source})",
-        f"memory ({st.method}, {st.precision}, batch {st.batch_size} × {st.max_length} tokens, {where}, "
+        f"memory ({st.method}, {st.precision}, batch {st.batch_size} × {st.max_length} tokens"
+        + (f" (≤ {st.image_tokens} of them an image's)" if st.image_tokens else "") + f", {where}, "
         f"{est.stage}): {m.total_gb:.1f} GB per {m.per}",
         f"  {parts} GB",
         f"  activations {m.activations_no_checkpointing_gb:.2f} GB without gradient checkpointing, "

@@ -24,6 +24,8 @@ API_KEY_FILE = "api_key"  # the demo's generated key (mode 600)
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 LAUNCH = "launch"
+RUNS = "runs"  # experiment-tracker logs (train.report_to: tensorboard), one folder per stage
+LOSS_PLOT = "loss.png"  # inside a training stage's output folder: train/eval loss and learning rate
 DPO_BASE = "dpo-base"  # the SFT adapter merged into its base, which DPO trains on
 EXPORT_REJECTED = "export.rejected.json"  # figures of an export that failed its gate
 EXPORT_REPORT = "report.json"  # inside export/
@@ -82,6 +84,10 @@ class JobFiles:
     @property
     def checkpoints_root(self) -> Path:
         return self.root / CHECKPOINTS
+
+    @property
+    def runs(self) -> Path:
+        return self.root / RUNS
 
     def stage_dir(self, stage: str) -> Path:
         """A stage's output folder (from the stage table)."""

@@ -47,6 +47,7 @@ class Settings:
     devices: int = 1  # processes that share the work (world size)
     strategy: str = "none"  # none | ddp | fsdp | deepspeed-zero2 | deepspeed-zero3
     preference: bool = False  # dpo/kto: chosen and rejected both go through the model
+    image_tokens: int = 0  # a VLM: the most tokens one image becomes (inside max_length, which caps the row)
 
 
 @dataclass
@@ -149,6 +150,9 @@ def memory(s: Shape, st: Settings, params: ParamCount | None = None) -> MemoryEs
     if st.strategy == "ddp" and st.devices > 1:
         parts["ddp_buckets"] = grad_bytes * trainable  # gradients are copied into all-reduce buckets
 
+    if st.image_tokens > st.max_length:
+        notes.append(f"one image can become {st.image_tokens} tokens, more than train.max_length ({st.max_length}), "
+                     "which caps a whole row: raise train.max_length or lower dataset.max_image_pixels")
     slack = CPU_RSS_FACTOR if st.accelerator == "cpu" else 1.0
     no_gc = slack * _activations(s, st, False)
     gc = slack * _activations(s, st, True)

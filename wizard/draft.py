@@ -3,8 +3,9 @@
 Both front ends edit a Draft and nothing else. A value is stored only after the section model
 that owns it accepted it (so the mapping always holds valid sections); cross-field rules are
 checked by building the whole JobSpec, and each problem is reported at the field it names.
-One wizard-only choice is not a JobSpec field: whether to deploy at the end, which becomes the
-job's `stages:` list when it is off.
+Two wizard-only choices are not JobSpec fields: whether to deploy at the end, which becomes the
+job's `stages:` list when it is off; and whether the job is the multimodal fine-tune (task sft on a
+vision-language model with an image dataset), which only steers what the model and data steps offer.
 """
 
 from __future__ import annotations
@@ -21,10 +22,15 @@ from engine.spec import EvalSpec, ExportSpec, JobSpec, TrainSpec, format_errors
 from . import schema
 
 DEPLOY = "run_deploy"  # the wizard-only field: serve the model when the job is done
+MULTIMODAL = "multimodal"  # the Task step's extra choice: task sft with a vision-language model and image rows
 # Fields naming a dataset: a built-in name stays as it is, a typed path is written absolute (the job file may
 # be run from anywhere, and the engine reads relative paths from the job file's folder).
 SOURCES = ("dataset.sft", "dataset.preference", "export.calibration_dataset")
 DEFAULT_MODEL = {"id": "builtin/smollm2-135m-instruct", "hub": "builtin"}
+# The multimodal task's starting point: the smallest Qwen2-VL (the family measured end to end here) and the
+# built-in image set, so a first multimodal job is valid before anything is typed.
+DEFAULT_VISION_MODEL = {"id": "Qwen/Qwen2-VL-2B-Instruct", "hub": "modelscope"}
+IMAGE_SET = "shapes-vqa"
 SECTIONS = ("model", "dataset", "train", "dpo", "parallel", "export", "eval", "deploy")
 
 
@@ -47,10 +53,12 @@ def _problems(exc: ValidationError, section: str, model: type) -> list[tuple[str
 
 
 class Draft:
-    def __init__(self, data: dict[str, Any] | None = None, deploy: bool = True, source: Path | None = None) -> None:
+    def __init__(self, data: dict[str, Any] | None = None, deploy: bool = True, source: Path | None = None,
+                 vision: bool = False) -> None:
         self.data = data if data is not None else _defaults()
         self.deploy = deploy
         self.source = source  # the job file being edited, when the wizard was opened with --job
+        self.vision = vision  # the multimodal task: the model steps offer vision-language models, image data
 
     # ---- reading -------------------------------------------------------------------------
     @classmethod
@@ -59,7 +67,7 @@ class Draft:
         deploy = "deploy" in spec.stage_names()
         if spec.stages is not None and spec.stages == [s for s in _implied(spec) if s != "deploy"]:
             data["stages"] = None  # exactly "the task's stages without deploy": the toggle says that
-        return cls(data, deploy=deploy, source=source)
+        return cls(data, deploy=deploy, source=source, vision=_reads_images(spec))
 
     def get(self, path: str) -> Any:
         if path == DEPLOY:
@@ -76,8 +84,43 @@ class Draft:
     def task(self) -> str:
         return self.data["task"]
 
+    @property
+    def task_choice(self) -> str:
+        """The Task step's answer: a JobSpec task, or "multimodal" (task sft with images)."""
+        return MULTIMODAL if self.vision and self.task == "sft" else self.task
+
+    def choose_task(self, choice: str) -> str | None:
+        """Store the Task step's answer; "multimodal" is task sft with the vision flag on.
+
+        Switching into the multimodal task swaps the text defaults for image ones (a vision-language model,
+        the built-in image set) and turns the eval stage off: its benchmarks are text prompts, which a
+        vision-language model's folder does not load for. Switching back undoes exactly those defaults, so
+        moving the highlight across the list leaves nothing behind.
+        """
+        vision = choice == MULTIMODAL
+        if vision != self.vision:
+            self._swap_defaults(vision)
+        self.vision = vision
+        return self.set_text("task", "sft" if vision else choice)
+
+    def _swap_defaults(self, vision: bool) -> None:
+        from .sources import dataset_has_images, is_builtin_dataset, model_modality
+
+        model, source = self.data["model"], self.data["dataset"]["sft"]
+        if vision:
+            if model_modality(model["id"], model["hub"]) == "text":
+                self.set_values({"model.id": DEFAULT_VISION_MODEL["id"], "model.hub": DEFAULT_VISION_MODEL["hub"]})
+            if source is None or (is_builtin_dataset(source) and not dataset_has_images(source)):
+                self.set_values({"dataset.sft": IMAGE_SET})
+        else:
+            if {k: model[k] for k in DEFAULT_VISION_MODEL} == DEFAULT_VISION_MODEL:
+                self.set_values({"model.id": DEFAULT_MODEL["id"], "model.hub": DEFAULT_MODEL["hub"]})
+            if dataset_has_images(source):
+                self.set_values({"dataset.sft": None})
+        self.set_values({"eval.enabled": not vision})
+
     def copy(self) -> Draft:
-        return Draft(copy.deepcopy(self.data), self.deploy, self.source)
+        return Draft(copy.deepcopy(self.data), self.deploy, self.source, self.vision)
 
     def check_text(self, path: str, text: str) -> str | None:
         """What set_text would say, without storing anything (for prompts that validate before accepting)."""
@@ -177,11 +220,23 @@ class Draft:
         return JobSpec.model_validate(self.mapping())
 
     def problems(self) -> list[tuple[str, str]]:
-        """(field path, message) for every problem of the whole job, [] when it is valid."""
+        """(field path, message) for every problem of the whole job, [] when it is valid (and, for the
+        multimodal task, a model known to read text only)."""
         try:
             self.spec()
         except ValidationError as exc:
             return format_errors(exc, JobSpec)
+        return self._vision_problems()
+
+    def _vision_problems(self) -> list[tuple[str, str]]:
+        if not (self.vision and self.task == "sft"):
+            return []
+        from .sources import model_modality
+
+        model = self.data["model"]
+        if model_modality(model["id"], model["hub"]) == "text":
+            return [("model.id", f"{model['id']} reads text only; the multimodal task needs a vision-language model "
+                                 "(pick one from the list, or a local folder whose config.json has a vision_config)")]
         return []
 
     def stage_names(self) -> list[str]:
@@ -217,6 +272,15 @@ def _implied_from(data: dict[str, Any]) -> list[str]:
         eval=EvalSpec.model_construct(**data["eval"]),
     )
     return shell.stage_names()
+
+
+def _reads_images(spec: JobSpec) -> bool:
+    """Whether a job file is the multimodal task: sft on a built-in image set or a vision-language model."""
+    if spec.task != "sft":
+        return False
+    from .sources import dataset_has_images, model_modality
+
+    return dataset_has_images(spec.dataset.sft) or model_modality(spec.model.id, spec.model.hub) == "vision"
 
 
 def _implied(spec: JobSpec) -> list[str]:

@@ -65,8 +65,8 @@ def ask_field(draft: Draft, path: str) -> None:
     say(f"  {i18n.help_text(path)}")
     if path == "task":
         choices = [questionary.Choice(f"{i18n.choice('task', t)} — {i18n.explain('task', t)}", value=t)
-                   for t in schema.meta("task").choices]
-        draft.set_text(path, _ask(questionary.select(label, choices, default=draft.task)))
+                   for t in steps.task_choices()]
+        draft.choose_task(_ask(questionary.select(label, choices, default=draft.task_choice)))
         return
     if path == "model.id":
         ask_model(draft)
@@ -99,7 +99,9 @@ def ask_field(draft: Draft, path: str) -> None:
 
 
 def ask_model(draft: Draft) -> None:
-    ids = [c.id for c in sources.models("", draft.get("model.hub"))]
+    ids = [c.id for c in sources.models("", draft.get("model.hub"), True if draft.vision else None)]
+    if draft.vision:
+        say("  " + i18n.t("model.catalogue_vision", n=len(ids)) + ": " + ", ".join(ids[:8]) + (" …" if len(ids) > 8 else ""))
 
     def check(text: str) -> bool | str:
         return draft.copy().set_model(text) or True
@@ -120,7 +122,7 @@ def ask_model(draft: Draft) -> None:
 
 def ask_source(draft: Draft, path: str) -> None:
     kind = "sft" if path == "dataset.sft" else "preference"
-    builtins = sources.datasets(kind)
+    builtins = sources.datasets(kind, images=draft.vision)
     if builtins:
         say("  " + i18n.t("data.builtins") + ":")
         zh = i18n.lang() == "zh"
@@ -136,13 +138,16 @@ def ask_source(draft: Draft, path: str) -> None:
     draft.set_text(path, text)
     source = draft.get(path)
     if source:
-        result = sources.preview(source, draft.get("dataset.format"))
+        model = {"id": draft.get("model.id"), "hub": draft.get("model.hub")}
+        result = sources.preview(source, draft.get("dataset.format"), None, draft.get("dataset.max_image_pixels"), model)
         if not result.available:
             say("  " + i18n.t("data.unavailable"))
             return
         say("  " + i18n.t("data.preview", format=result.format, rows=result.rows))
-        for row in result.first:
+        for row, images in zip(result.first, result.images or [[] for _ in result.first], strict=False):
             say("    " + (row if len(row) <= 100 else row[:99] + "…"))
+            if images:  # no thumbnails here (screen readers, pipes): the files, to open in a viewer
+                say("      " + i18n.t("data.images") + " " + ", ".join(images))
         for problem in result.problems[:10]:
             say("  ! " + problem)
 

@@ -26,6 +26,7 @@ class ModelChoice:
     params: str = ""  # e.g. "0.5B"
     marks: tuple[str, ...] = ()  # gated, licence, coming
     memory: dict[str, float] = field(default_factory=dict)  # method → GB
+    vision: bool = False  # a vision-language model (reads images)
 
 
 @dataclass(frozen=True)
@@ -86,11 +87,17 @@ def _model_choice(entry: Any, hub: str) -> ModelChoice | None:
     except Exception:  # an entry without a shape has no figure; the row still shows
         memory = {}
     return ModelChoice(str(chosen), chosen_hub, str(chosen), str(_attr(entry, "size_label", default="") or ""),
-                       tuple(marks), memory)
+                       tuple(marks), memory, _attr(entry, "modality", default="text") == "vision")
 
 
-def models(query: str = "", hub: str = "modelscope") -> list[ModelChoice]:
-    """Catalogue entries matching `query` (all when empty); the builtin models are always offered."""
+def models(query: str = "", hub: str = "modelscope", vision: bool | None = None) -> list[ModelChoice]:
+    """Catalogue entries matching `query` (all when empty), only vision-language models (vision=True) or only
+    text models (False) when asked; the builtin models are offered with the text ones."""
+    found = _models(query, hub)
+    return found if vision is None else [c for c in found if c.vision == vision]
+
+
+def _models(query: str, hub: str) -> list[ModelChoice]:
     q = query.strip().lower()
     out: list[ModelChoice] = []
     finder = _finder()
@@ -127,6 +134,27 @@ def _builtin_models() -> list[ModelChoice]:
     return out
 
 
+def model_modality(model_id: str, hub: str) -> str | None:
+    """"vision" or "text" when it can be told offline (a local folder's config.json, a builtin or catalogue
+    entry, a remote-code InternVL ID), None when not (a hub ID the catalogue does not know, no registry)."""
+    if not model_id:
+        return None
+    try:
+        from engine.registry import is_vision_model, lookup
+    except ImportError:
+        return None
+    try:
+        if hub == "local":
+            folder = Path(model_id).expanduser()
+            if not (folder / "config.json").is_file():
+                return None
+        elif hub != "builtin" and lookup(model_id, hub) is None:
+            return "vision" if is_vision_model(model_id, hub) else None
+        return "vision" if is_vision_model(model_id, hub) else "text"
+    except Exception:  # advice only: a broken folder is reported by the model check
+        return None
+
+
 def _finder() -> Any:
     try:
         from engine import registry
@@ -140,16 +168,23 @@ def has_catalogue() -> bool:
     return _finder() is not None
 
 
-def datasets(kind: str) -> list[DatasetChoice]:
+def datasets(kind: str, images: bool | None = None) -> list[DatasetChoice]:
+    """The built-in sets of a kind; only image sets (images=True) or only text sets (False) when asked."""
     try:
         from engine.data.builtin import list_builtin
     except ImportError:
         return []
-    return [
+    found = [
         DatasetChoice(d.name, d.kind, d.rows, d.description, getattr(d, "description_zh", d.description),
                       bool(getattr(d, "placeholders", False)), bool(getattr(d, "images", False)))
         for d in list_builtin(kind)
     ]
+    return found if images is None else [d for d in found if d.images == images]
+
+
+def dataset_has_images(name: str | None) -> bool:
+    """Whether `name` is a built-in image set (files are not opened here: the preview reads them)."""
+    return any(d.name == name and d.images for kind in ("sft", "preference") for d in datasets(kind))
 
 
 def is_builtin_dataset(name: str | None) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from engine.spec import TASK_STAGES
 
 from . import schema
-from .draft import DEPLOY, Draft
+from .draft import DEPLOY, MULTIMODAL, Draft
 
 # Fields no step shows: the format version, and the stage list (the deploy toggle writes it).
 EXCLUDED = ("version", "stages")
@@ -59,6 +59,11 @@ class Step:
         return any(path == own or path.startswith(own + ".") for own in self.owns)
 
 
+def task_choices() -> tuple[str, ...]:
+    """What the Task step offers: every JobSpec task, then the multimodal fine-tune (task sft with images)."""
+    return (*schema.meta("task").choices, MULTIMODAL)
+
+
 def _trains(draft: Draft) -> bool:
     names = draft.stage_names()
     return "sft" in names or "dpo" in names
@@ -86,6 +91,8 @@ def applies(path: str, draft: Draft) -> bool:
         return "sft" in names
     if path.startswith("train.lora."):
         return _trains(draft) and draft.get("train.method") != "full"
+    if path.startswith("train.vision."):  # what stays frozen: only a vision-language model has these parts
+        return _trains(draft) and draft.vision
     if path.startswith(("train.", "parallel.")):
         return _trains(draft)
     if path.startswith("dpo."):
@@ -140,6 +147,8 @@ STEPS: tuple[Step, ...] = (
             "train.batch_size",
             "train.max_length",
             "train.precision",
+            "train.vision.freeze_vision_tower",
+            "train.vision.freeze_projector",
             "dpo.algorithm",
             "dpo.beta",
             "dpo.learning_rate",

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .. import demo
 from ..files import EXPORT_REPORT, JobFiles
@@ -28,6 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="accepted for symmetry: the demo never asks anything")
     p.add_argument("--port", type=int, default=8000, help="port for the demo server (a free one if taken)")
     p.add_argument("--jobs-dir", type=Path, help="where jobs/<name>/ folders go (default ./jobs)")
+    p.add_argument("--vision", action="store_true",
+                   help="the multimodal path instead: a tiny random vision-language model learns the built-in image "
+                   "set, is exported, served and asked about a picture (offline, a few minutes)")
+    p.add_argument("--heldout", type=int, default=30, help=argparse.SUPPRESS)  # --vision: held-out pictures scored
+    p.add_argument("--ask", type=int, default=4, help=argparse.SUPPRESS)  # --vision: pictures sent to the server
 
 
 def _tiny_model() -> Path:
@@ -42,7 +48,30 @@ def _tiny_model() -> Path:
     return path
 
 
+def _held_out_identity(url: str, name: str, key: str, spec: Any) -> None:
+    """The served model asked questions that are not in its training rows: does it name itself?"""
+    answers = demo.ask_probe(url, name, key, spec.dataset)
+    print("\nheld-out identity questions (not in the training rows), asked through the API:")
+    for _lang, question, answer, named in answers:
+        print(f"  [{'named' if named else 'MISSED'}] {question} → {answer[:90]}")
+    for lang in ("en", "zh"):
+        part = [named for lg, _, _, named in answers if lg == lang]
+        if part:
+            print(f"  {'English' if lang == 'en' else 'Chinese'}: names itself in {sum(part)} of {len(part)}")
+
+
+def _eval_table(job_dir: Path) -> None:
+    table = JobFiles(job_dir).stage_dir("eval") / "report.md"
+    if table.exists():
+        print(f"\nevaluation ({table}):\n")
+        print(table.read_text(encoding="utf-8").strip())
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.vision:
+        from .. import demo_vision
+
+        return demo_vision.main(args)
     started = time.monotonic()
     tiny_model = _tiny_model() if args.tiny else None
     probe = spec_from_mapping(demo.demo_job(args.tiny, args.port, tiny_model), "demo")
@@ -68,6 +97,8 @@ def main(args: argparse.Namespace) -> int:
     tuned = [demo.ask_server(url, name, key, q) for q in demo.QUESTIONS]
     for question, before, after in zip(demo.QUESTIONS, base, tuned, strict=True):
         print(f"\nQ: {question}\n  base model: {before}\n  fine-tuned: {after}")
+    _held_out_identity(url, name, key, spec)
+    _eval_table(job_dir)
     report = JobFiles(job_dir).stage_dir("export") / EXPORT_REPORT
     print(f"""
 done in {time.monotonic() - started:.0f}s. Everything is in {job_dir}/:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..files import EVAL_TABLE, STATE_FILE, JobFiles
+from ..files import EVAL_TABLE, LOSS_PLOT, STATE_FILE, JobFiles
 from ..spec import ORDER
 from ..state import State
 
@@ -39,6 +39,9 @@ def main(args: argparse.Namespace) -> int:
         for key, value in (record.get("outputs") or {}).items():
             if key in ("path", "url", "manifest"):
                 print(f"           {key}: {value}")
+        folder = (record.get("outputs") or {}).get("path")
+        if folder and (Path(str(folder)) / LOSS_PLOT).is_file():
+            print(f"           loss picture: {Path(str(folder)) / LOSS_PLOT}")
         if record.get("error"):
             print(f"           error: {record['error'].splitlines()[0]}")
     _eval_table(job_dir)

@@ -114,6 +114,7 @@ def markdown(report: dict[str, Any]) -> str:
     sizes = ", ".join(f"{b['name']} {b['n']}" for b in report["benchmarks"])
     return "\n".join([
         "# Evaluation", "",
+        *([f"Not scored: {report['skipped']}", ""] if report.get("skipped") else []),
         "Same prompts, greedy decoding, for every model. Scores in % (higher is better) unless marked.", "",
         *lines, "",
         f"Items per benchmark: {sizes}. Answers and log-probabilities: {report['generations']}.", "",
@@ -137,7 +138,8 @@ def chart(report: dict[str, Any], path: Path) -> None:
     ax.set_xticks(range(len(rows)), [r["benchmark"] for r in rows], rotation=20, ha="right")
     ax.set_ylabel("score %")
     ax.set_ylim(0, 100)
-    ax.legend()
+    if cols:
+        ax.legend()
     ax.set_title("base vs fine-tuned vs export")
     fig.tight_layout()
     fig.savefig(path)

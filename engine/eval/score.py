@@ -118,7 +118,7 @@ def score_model(model_dir: Path, benchmarks: Sequence[Benchmark], settings: Sett
         for bench in benchmarks:
             def progress(done: int, total: int, name: str = bench.name) -> None:
                 if emit:
-                    emit("progress", step=done, total=total, unit="items", message=f"{label}: {name}")
+                    emit("progress", step=done, total=total, unit="items", message=f"{label} model, {name}")
 
             recs = records(runner, bench, settings.max_new_tokens, progress)
             out[bench.name] = {"kind": bench.kind, "metrics": metrics(bench.kind, recs), "records": recs}

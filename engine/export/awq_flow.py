@@ -16,7 +16,14 @@ from .ladder import Variant
 
 
 def describe(spec: Any, calib: Any) -> str:
+    from ..data.multimodal import model_takes_images
+
     e = spec.export
+    if model_takes_images(spec.model):
+        return (f"AWQ {e.bits}-bit (W{e.bits}A16, group {e.group_size}, "
+                f"{'symmetric' if e.symmetric else 'asymmetric'}) of the language model only (vision tower, "
+                f"projector and lm_head kept) with llm-compressor, calibrated on {len(calib.calibration)} image rows "
+                f"of {calib.source}")
     return (
         f"AWQ {e.bits}-bit (W{e.bits}A16, group {e.group_size}, {'symmetric' if e.symmetric else 'asymmetric'}) "
         f"with llm-compressor, calibrated on {len(calib.calibration)} rows of {calib.source} "

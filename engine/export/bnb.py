@@ -61,8 +61,13 @@ def describe(spec: Any, calib: Any) -> str:
 
 def export(run: Any, variant: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Quantise as the model loads, save 4-bit, check against the source."""
+    from ..errors import UserError
+    from ..training.loading import is_vision_dir
     from .job import free_memory
 
+    if is_vision_dir(run.source):
+        raise UserError("export.method: bnb-4bit does not handle vision-language models yet (it would pack the "
+                        "vision tower too); use export.method: awq, which quantises the language model only")
     model = quantize(run.source, run.dtype, run.spec.model.trust_remote_code, run.device)
     save(model, run.tokenizer, run.tmp)
     quantized = time.time()

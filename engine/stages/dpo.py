@@ -156,7 +156,7 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
 
     from datasets import Dataset
 
-    from ..training import quiet_libraries
+    from ..training import quiet_libraries, speed
     from ..training.args import precision_for, training_kwargs
     from ..training.fit import fit
     from ..training.loading import load_model, load_tokenizer
@@ -189,5 +189,6 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    speed.tune(trainer, spec, ctx, rows=2 * spec.train.batch_size, outputs=speed.PREFERENCE_OUTPUTS)
     return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.files.stage_dir(NAME),
                tokenizer=tokenizer, template=None, has_eval=bool(val_rows))

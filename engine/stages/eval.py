@@ -113,6 +113,10 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 
         raise UserError("eval: no model to score; run download (and training) first")
     quiet_libraries()
+    skipped = _vision(cols)
+    if skipped:
+        ctx.log(skipped, level="warning")
+        cols = {}
     e = spec.eval
     settings = Settings(e.max_new_tokens, e.batch_size, ctx.hardware.precision(spec.train.precision),
                         "cuda" if ctx.hardware.gpus else "cpu", spec.model.trust_remote_code)
@@ -121,16 +125,16 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     for col, path in cols.items():
         at = time.time()
-        ctx.log(f"{col}: {path}")
+        ctx.log(f"scoring the {col} model ({path})")
         results[col] = score_model(path, benches, settings, ctx.emit, col)
         seconds[col] = round(time.time() - at, 2)
         ctx.emit("metric", model=col, **{f"eval/{n}": r["metrics"][b.metric]
                                          for b in benches for n, r in results[col].items() if n == b.name})
     extra: dict[str, Any] = {"settings": e.model_dump(mode="json"), "device": settings.device,
-                             "precision": settings.precision}
+                             "precision": settings.precision, **({"skipped": skipped} if skipped else {})}
     final = ctx.files.stage_dir(NAME)
     with temporary_dir(final) as tmp:
-        if e.evalscope:
+        if e.evalscope and cols:
             extra["evalscope"] = _evalscope(spec, ctx, cols, tmp / "evalscope")
         seconds["total"] = round(time.time() - started, 2)
         extra["seconds"] = seconds
@@ -148,6 +152,16 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
             ctx.log(line)
     summary = {row["benchmark"]: {c: row.get(c) for c in cols} for row in report["table"] if row["metric"] != "perplexity"}
     return {"path": str(final), "report": str(final / EVAL_REPORT), "summary": summary}
+
+
+def _vision(cols: dict[str, Path]) -> str | None:
+    """Why nothing is scored for a vision-language job (the runner sends text prompts only, so far), or None."""
+    from ..training.loading import is_vision_dir
+
+    if any(is_vision_dir(p) for p in cols.values()):
+        return ("eval: vision-language models are not scored yet (the eval runner sends text prompts only); "
+                "the report lists the benchmarks without scores; set eval.enabled: false to drop the stage")
+    return None
 
 
 def _evalscope(spec: JobSpec, ctx: Context, cols: dict[str, Path], work: Path) -> dict[str, dict[str, float]]:

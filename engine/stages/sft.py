@@ -121,6 +121,7 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
         **training_kwargs(spec, ctx, layout, output_dir=Path(prep["checkpoints"]), learning_rate=t.learning_rate,
                           epochs=t.epochs, max_steps=t.max_steps, has_eval=bool(data.val), precision=precision),
         assistant_only_loss=assistant_only,
+        **speed.sft_kwargs(spec, ctx.hardware),
     )
     quantization = spec.quantization()
     model = load_model(base, spec, ctx.hardware, precision, quantization,
@@ -137,7 +138,7 @@ def train(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any]) -> dic
         peft_config=peft_config,
     )
     _check_kept(trainer, len(data.train), spec, ctx)
-    speed.tune(trainer, spec, ctx, rows=t.batch_size, outputs=("entropy", "is_top1"))
+    speed.tune(trainer, spec, ctx, rows=t.batch_size, outputs=speed.SFT_OUTPUTS)
     return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.files.stage_dir(NAME),
                tokenizer=tokenizer, template=original, has_eval=bool(data.val))
 

@@ -9,7 +9,7 @@ from ..context import Context
 from ..errors import UserError
 from ..hardware import Hardware
 from ..spec import JobSpec
-from . import launch
+from . import launch, options, tracking
 from .launch import Layout
 from .quant import optimizer_name
 
@@ -71,12 +71,13 @@ def training_kwargs(
         "gradient_checkpointing_kwargs": {"use_reentrant": False} if checkpointing else None,
         "eval_strategy": "steps" if has_eval else "no",
         "eval_steps": t.save_steps if has_eval else None,
-        "report_to": [],
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         "optim": optim,
     }
     if layout.nnodes > 1:
         kwargs["save_on_each_node"] = True  # each machine has its own jobs/ folder: checkpoints and result on each
+    kwargs.update(tracking.report_kwargs(spec, ctx.stage))
+    kwargs.update(options.common_kwargs(spec, ctx.hardware))
     kwargs.update(launch.settings(layout))
     return kwargs

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..context import Context
 from ..util.fs import TMP_MARK, replace_dir
-from . import checkpoints
+from . import checkpoints, loss_plot, tracking
 from .callback import EventCallback
 from .launch import Layout
 
@@ -38,6 +38,7 @@ def fit(
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(EventCallback(ctx))
     trainer.add_callback(checkpoints.callback(folder, ctx.spec.train.save_total_limit))
+    tracking.attach(trainer, ctx)
     last = checkpoints.latest(folder)
     if last is not None:
         ctx.log(f"resuming from {last.name}: weights, optimizer, scheduler, RNG and data position restored")
@@ -71,6 +72,7 @@ def save_final(trainer: Any, final: Path, tokenizer: Any, template: str | None) 
         if template is not None:
             tokenizer.chat_template = template
         tokenizer.save_pretrained(str(tmp))
+        loss_plot.write(trainer.state.log_history, tmp, f"{final.name}: loss by step")
         replace_dir(tmp, final)
     trainer.accelerator.wait_for_everyone()
 

@@ -45,6 +45,10 @@ def load_model(
         kwargs["quantization_config"] = quant
         if hw.accelerator == "cuda" and not sharded:
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    from .options import attn_implementation
+
+    if attn_implementation(hw) and precision in ("bf16", "fp16"):  # flash-attention 2 runs in 16-bit only
+        kwargs["attn_implementation"] = attn_implementation(hw)
     model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     if quantization == "4bit" and hw.accelerator == "cpu":
         fix_cpu_4bit(model)

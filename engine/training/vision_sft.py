@@ -18,7 +18,8 @@ from ..context import Context
 from ..spec import JobSpec
 from .loading import is_vision_dir
 
-__all__ = ["is_vision_dir", "load_for_training", "peft_config_for", "structured", "train_sft", "vision_kwargs"]
+__all__ = ["build_sft_trainer", "is_vision_dir", "load_for_training", "peft_config_for", "structured", "train_sft",
+           "vision_kwargs"]
 
 
 def structured(rows: list[Any]) -> list[dict[str, Any]]:
@@ -83,13 +84,22 @@ def peft_config_for(spec: JobSpec, base: Path, model: Any) -> Any:
 
 def train_sft(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any], data: Any, stage: str) -> dict[str, Any]:
     """Load, build TRL's SFTTrainer on prompt/completion rows with images, fit, save model + processor."""
+    from .fit import fit
+
+    trainer, processor, has_eval = build_sft_trainer(spec, ctx, layout, prep, data)
+    return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.files.stage_dir(stage),
+               tokenizer=processor, template=None, has_eval=has_eval)
+
+
+def build_sft_trainer(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any], data: Any
+                      ) -> tuple[Any, Any, bool]:
+    """(SFTTrainer, processor, whether there are held-out rows): everything up to fit, so tests can read its batches."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from ..data.multimodal import to_prompt_completion
     from . import quiet_libraries
     from .args import precision_for, training_kwargs
-    from .fit import fit
 
     quiet_libraries()
     base = Path(prep["base"])
@@ -111,5 +121,4 @@ def train_sft(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any], da
         processing_class=processor,
         peft_config=peft_config_for(spec, base, model),
     )
-    return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.files.stage_dir(stage),
-               tokenizer=processor, template=None, has_eval=bool(val_rows))
+    return trainer, processor, bool(val_rows)

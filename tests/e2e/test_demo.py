@@ -26,13 +26,19 @@ def test_the_tiny_demo_runs_every_stage_serves_and_answers(cli, tmp_path: Path):
     try:
         assert result.returncode == 0, result.stderr[-3000:]
         state = json.loads((job_dir / "state.json").read_text())
-        assert [s for s in ("download", "sft", "dpo", "merge", "export", "deploy")
-                if state["stages"][s]["status"] == "done"] == ["download", "sft", "dpo", "merge", "export", "deploy"]
+        stages = ["download", "sft", "dpo", "merge", "export", "eval", "deploy"]
+        assert [s for s in stages if state["stages"][s]["status"] == "done"] == stages
         report = json.loads((job_dir / "export" / "report.json").read_text())
         assert report["quality"]["passed"] and 0 < report["quality"]["ppl_ratio"] <= 1.2
         serve = json.loads((job_dir / "serve.json").read_text())
         assert serve["port"] == port and serve["url"].startswith("http://127.0.0.1")
         assert result.stdout.count("fine-tuned:") == 2 and result.stdout.count("base model:") == 2
+        assert "held-out identity questions (not in the training rows), asked through the API:" in result.stdout
+        assert "English: names itself in " in result.stdout and "Chinese: names itself in " in result.stdout
+        eval_report = json.loads((job_dir / "eval" / "report.json").read_text())
+        assert f"evaluation ({job_dir / 'eval' / 'report.md'})" in result.stdout
+        assert (job_dir / "eval" / "report.md").read_text().strip() in result.stdout
+        assert {"identity", "mcq-en", "mcq-zh"} <= set(json.dumps(eval_report).replace('"', " ").split())
         assert f"stop it: ./yichuidingyin.sh stop {job_dir}" in result.stdout
         key = (job_dir / "api_key").read_text().strip()
         assert (job_dir / "api_key").stat().st_mode & 0o077 == 0, "the generated key is readable by others"

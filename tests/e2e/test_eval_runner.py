@@ -37,3 +37,13 @@ def test_behaviour_gives_a_0_to_100_score_from_held_out_rows_and_the_probe(tiny_
     assert set(result["parts"]) == {"held-out", "identity"}
     assert 0 <= result["score"] <= 100
     assert len(result["records"]["identity"]) == 2 and "output" in result["records"]["held-out"][0]
+
+
+def test_a_vision_language_model_is_reported_as_not_scored_rather_than_failing(tmp_path: Path, tiny_model: Path):
+    from engine.stages.eval import _vision
+    from engine.tiny_vlm import build_tiny_vlm
+
+    vlm = build_tiny_vlm(tmp_path / "vlm")
+    assert _vision({"base": tiny_model}) is None
+    reason = _vision({"base": vlm})
+    assert reason is not None and "eval.enabled: false" in reason

@@ -95,3 +95,43 @@ def test_an_operator_goes_from_the_first_screen_to_a_saved_job_in_a_real_termina
     spec = load_job(tmp_path / "jobs" / "smollm2-135m-instruct-sft" / "job.yaml")
     assert spec.task == "sft" and spec.dataset.sft == "self-cognition"
     assert spec.model.id == "builtin/smollm2-135m-instruct"
+
+
+def test_an_operator_sets_up_the_multimodal_task_on_a_vlm_folder_in_a_real_terminal(tmp_path: Path):
+    from engine.tiny_vlm import build_tiny_vlm
+
+    folder = build_tiny_vlm(tmp_path / "tiny-vlm", "qwen2-vl")
+    pane = Pane(tmp_path)
+    try:
+        first = pane.wait_for("f1 Help", timeout=120)
+        assert "Multimodal fine-tune (images + text)" in first
+        pane.keys("Down", "Down", "Down", "Down", "Down", "Enter")
+        model = pane.wait_for("vision-language models in the catalogue")
+        assert "step 2 of 6" in model and "Qwen/Qwen2-VL-2B-Instruct" in model
+        time.sleep(1)  # the screen puts the focus on the model field after its first refresh
+        pane.keys("C-a", "C-k")
+        pane.keys("-l", str(folder))
+        pane.wait_for("local  ")  # typing a folder switched the hub
+        pane.wait_for("model folder")  # the local folder's check answered from its worker
+        pane.keys("C-n")
+        data = pane.wait_for("format messages + images · 240 rows", timeout=60)
+        assert "shapes-vqa" in data and "▀▀▀▀▀▀▀▀" in data, "the first rows' pictures as half-block thumbnails"
+        pane.keys("C-n")
+        pane.wait_for("step 4 of 6")
+        pane.wait_for("needs ~")
+        pane.keys("C-n")
+        export = pane.wait_for("step 5 of 6")
+        assert "evaluate" in export  # shown while off, so scoring can be turned back on
+        pane.keys("C-n")
+        review = pane.wait_for("step 6 of 6")
+        assert "tiny-vlm-sft" in review
+        pane.wait_for("verdict:", timeout=90)
+        pane.keys("C-s")
+        assert "saved " in pane.wait_for("WIZARD-EXIT-0")
+    finally:
+        pane.close()
+    spec = load_job(tmp_path / "jobs" / "tiny-vlm-sft" / "job.yaml")
+    assert spec.task == "sft" and spec.dataset.sft == "shapes-vqa"
+    assert (spec.model.id, spec.model.hub) == (str(folder.resolve()), "local")
+    assert spec.train.vision.freeze_vision_tower and spec.train.vision.freeze_projector
+    assert spec.stage_names() == ["download", "sft", "merge", "export", "deploy"]

@@ -101,6 +101,7 @@ def test_ctrl_c_at_a_prompt_quits_without_writing_anything(tmp_path: Path):
     assert not (tmp_path / "jobs").exists()
 
 
+@pytest.mark.slow  # trains and merges the tiny model behind the plain prompts
 def test_plain_save_and_run_follows_the_job_to_its_end(tmp_path: Path, tiny_model: Path):
     from engine.render import render_job
     from engine.spec import JobSpec

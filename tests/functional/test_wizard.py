@@ -272,4 +272,5 @@ def test_the_review_shows_the_engines_plan_for_the_job(monkeypatch: pytest.Monke
     lines = seen["plan"].splitlines()
     assert lines[0].startswith("verdict: ")
     assert [line.split(":")[0] for line in lines if line[:1].isdigit()] == [
-        "1. download", "2. sft", "3. merge", "4. export", "5. deploy"]
+        "1. download", "2. sft", "3. merge", "4. export", "5. eval", "6. deploy"]
+    assert any(line.startswith("5. eval: score base / fine-tuned / export") and "identity (12)" in line for line in lines)

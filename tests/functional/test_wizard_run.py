@@ -20,6 +20,8 @@ from wizard.__main__ import load
 from wizard.app import WizardApp
 from wizard.screens.run import RunScreen
 
+pytestmark = pytest.mark.slow  # both tests train the tiny model through a detached `engine run`
+
 
 def job_file(tmp_path: Path, model: Path, steps: int) -> Path:
     data = write_jsonl(tmp_path / "data" / "toy.jsonl", toy_sft_rows(32))

@@ -5,7 +5,6 @@ serves it through the engine's own `serve --backend vllm` (skipped where vllm do
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -27,8 +26,10 @@ KEY = "sk-gpu-export-31c9"
 
 @pytest.fixture(scope="module")
 def job_dir(tmp_path_factory: pytest.TempPathFactory, gpu_model: Path, gpu_data: Path) -> Path:
-    job = gpu_job("gpu-awq", gpu_model, gpu_data, ["download", "sft", "merge", "export"],
-                  train={"max_steps": 80, "learning_rate": 0.003},
+    # Full fine-tuning learns the toy task outright (loss 6.3 → 0.02 in 60 steps on the CPU), so the greedy
+    # answer is the trained one and a quantised copy that still says it has kept what was learned.
+    job = gpu_job("gpu-awq", gpu_model, gpu_data, ["download", "sft", "export"],
+                  train={"method": "full", "max_steps": 60, "learning_rate": 0.001},
                   export={"method": "awq", "calibration_samples": 32, "calibration_max_length": 64})
     return run_job(job, tmp_path_factory.mktemp("gpu-export"))
 
@@ -45,16 +46,18 @@ def test_the_awq_export_reloads_into_compressed_gpu_layers_and_keeps_what_was_le
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    export, merged = JobFiles(job_dir).stage_dir("export"), JobFiles(job_dir).stage_dir("merge")
+    export, trained = JobFiles(job_dir).stage_dir("export"), JobFiles(job_dir).stage_dir("sft")
     tok = AutoTokenizer.from_pretrained(export)
     quantised = AutoModelForCausalLM.from_pretrained(export, device_map={"": 0})
     names = {n for n, _ in quantised.named_parameters()} | {n for n, _ in quantised.named_buffers()}
     assert any(n.endswith("weight_packed") for n in names), "the 4-bit weights were decompressed on load"
     assert {p.device.type for p in quantised.parameters()} == {"cuda"}
-    reference = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.bfloat16, device_map={"": 0})
+    reference = AutoModelForCausalLM.from_pretrained(trained, dtype=torch.bfloat16, device_map={"": 0})
     q_loss, r_loss = loaded_answer_loss(quantised, tok), loaded_answer_loss(reference, tok)
-    assert math.exp(q_loss - r_loss) < 1.5, f"answer loss {r_loss:.3f} (merged) → {q_loss:.3f} (4-bit on the GPU)"
-    assert greedy_answer(quantised, tok, "Say the color red.") == greedy_answer(reference, tok, "Say the color red.")
+    # the untrained model scores about 6.3 here; rounding to 4 bits may cost a little, never the learning
+    assert q_loss < r_loss + 0.7, f"answer loss {r_loss:.3f} (trained) → {q_loss:.3f} (4-bit on the GPU)"
+    assert greedy_answer(reference, tok, "Say the color red.") == "The color is red."
+    assert greedy_answer(quantised, tok, "Say the color red.") == "The color is red."
 
 
 @pytest.mark.skipif(not vllm_available(), reason="vllm is not installed here (pip install vllm on a GPU machine)")

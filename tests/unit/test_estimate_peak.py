@@ -67,6 +67,7 @@ def peak_job(model: Path, data: Path, method: str, checkpointing: bool) -> dict:
     }
 
 
+@pytest.mark.slow  # three real training runs of a 19M-parameter model
 def test_the_estimate_is_within_a_sane_factor_of_real_cpu_training_peaks(bigger_model, tmp_path: Path):
     model, data = bigger_model
     cases = {"lora": ("lora", False), "full": ("full", False), "lora+gc": ("lora", True)}

@@ -55,7 +55,8 @@ class DataScreen(StepScreen):
         return (self.role,)
 
     def body(self) -> ComposeResult:
-        builtins = sources.datasets(self.kind)
+        # The multimodal task offers the built-in image sets, the text tasks the text sets (any file may be typed).
+        builtins = sources.datasets(self.kind, images=self.draft.vision)
         if self.draft.get(self.role) is None and builtins:
             self.draft.set_values({self.role: builtins[0].name})  # a first run works with no data of its own
         yield SourceRow(self.draft, self.role, [d.name for d in builtins])

@@ -57,14 +57,15 @@ class ModelScreen(StepScreen):
         self.schedule_check()
 
     def fill_catalogue(self, query: str) -> None:
-        self.load_catalogue(query, self.draft.get("model.hub"), self.draft.get("train.method"))
+        vision = True if self.draft.vision else None  # the multimodal task lists vision-language models only
+        self.load_catalogue(query, self.draft.get("model.hub"), self.draft.get("train.method"), vision)
 
     @work(thread=True, exclusive=True, group="catalogue")
-    def load_catalogue(self, query: str, hub: str, method: str) -> None:
-        found = sources.models(query, hub)
+    def load_catalogue(self, query: str, hub: str, method: str, vision: bool | None = None) -> None:
+        found = sources.models(query, hub, vision)
         if not found and query:  # typing a new ID: keep showing the catalogue to pick from
-            found = sources.models("", hub)
-        total = len(sources.models("", hub)) if sources.has_catalogue() else 0
+            found = sources.models("", hub, vision)
+        total = len(sources.models("", hub, vision)) if sources.has_catalogue() else 0
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_catalogue, found, total, method)
 
@@ -78,7 +79,8 @@ class ModelScreen(StepScreen):
             need = f"{method} ≥{memory:.1f}G" if memory else ""
             line = f"{choice.title:<40} {choice.params:>6} {need:<12} {marks}".rstrip()
             listing.add_option(Option(line, id=f"{choice.hub}|{choice.id}"))
-        listing.border_title = i18n.t("model.catalogue", n=total) if total else i18n.t("model.no_catalogue")
+        key = "model.catalogue_vision" if self.draft.vision else "model.catalogue"
+        listing.border_title = i18n.t(key, n=total) if total else i18n.t("model.no_catalogue")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in the search field goes to the matches (Enter there picks one)."""

@@ -19,7 +19,8 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Log, ProgressBar, Static
 
-from engine.files import JobFiles
+from engine.files import LOSS_PLOT, JobFiles
+from engine.spec.stages import TRAINING
 
 from .. import i18n, jobs
 from ..runwatch import RunView, fmt_duration
@@ -154,11 +155,17 @@ class RunScreen(Screen[RunOutcome]):
         if state == "failed":
             message = "\n".join([*(self.view.errors[-3:] or jobs.log_tail(self.job_dir)), message])
         self.show_log()
-        self.end_message = message + self.eval_text() + self.serving_text()
+        self.end_message = message + self.loss_text() + self.eval_text() + self.serving_text()
         box = self.query_one("#run-end", Static)
         box.update(self.end_message)
         box.display = True
         box.set_class(state != "finished", "-problems")
+
+    def loss_text(self) -> str:
+        """Where each training stage drew its loss.png (train/eval loss and learning rate)."""
+        files = JobFiles(self.job_dir)
+        pictures = [files.stage_dir(s) / LOSS_PLOT for s in self.view.stages if s in TRAINING]
+        return "".join(f"\n{i18n.t('run.loss_picture', path=p)}" for p in pictures if p.is_file())
 
     def eval_text(self) -> str:
         """The eval table (base / fine-tuned / export), read from eval/report.md once the job scored its models."""

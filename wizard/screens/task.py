@@ -1,4 +1,4 @@
-"""Step 1: what the job does — five tasks, each with a one-line explanation."""
+"""Step 1: what the job does — the five tasks and the multimodal fine-tune, each with a one-line explanation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from .. import i18n, schema
+from .. import i18n, steps
 from .base import StepScreen
 
 
@@ -20,20 +20,20 @@ class TaskScreen(StepScreen):
         return ("task",)
 
     def body(self) -> ComposeResult:
-        tasks = schema.meta("task").choices
+        tasks = steps.task_choices()
         options = [
             Option(Text.assemble((i18n.choice("task", t), "bold"), "\n  ", (i18n.explain("task", t), "dim")), id=t)
             for t in tasks
         ]
         listing = TaskList(*options, id="tasks")
-        listing.highlighted = tasks.index(self.draft.task)
+        listing.highlighted = tasks.index(self.draft.task_choice)
         yield listing
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id:
-            self.draft.set_text("task", event.option.id)
+            self.draft.choose_task(event.option.id)
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
-            self.draft.set_text("task", event.option.id)
+            self.draft.choose_task(event.option.id)
             await self.action_next()
