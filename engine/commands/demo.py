@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import demo
-from ..files import EXPORT_REPORT, JobFiles
+from ..files import EVAL_TABLE, EXPORT_REPORT, JobFiles
 from ..pipeline import job_dir_for, run_job
 from ..progress import Follower
 from ..render import render_job, spec_from_mapping
@@ -61,7 +61,7 @@ def _held_out_identity(url: str, name: str, key: str, spec: Any) -> None:
 
 
 def _eval_table(job_dir: Path) -> None:
-    table = JobFiles(job_dir).stage_dir("eval") / "report.md"
+    table = JobFiles(job_dir).stage_dir("eval") / EVAL_TABLE
     if table.exists():
         print(f"\nevaluation ({table}):\n")
         print(table.read_text(encoding="utf-8").strip())

@@ -147,11 +147,26 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
         write_text_atomic(tmp / rep.MARKDOWN, rep.markdown(report))
         rep.chart(report, tmp / rep.CHART)
     ctx.log(f"eval report: {final / rep.MARKDOWN}")
+    if "export" in cols:
+        _into_model_card(cols["export"], rep.markdown(report))
     for line in rep.markdown(report).splitlines():
         if line.startswith("|"):
             ctx.log(line)
     summary = {row["benchmark"]: {c: row.get(c) for c in cols} for row in report["table"] if row["metric"] != "perplexity"}
     return {"path": str(final), "report": str(final / EVAL_REPORT), "summary": summary}
+
+
+CARD_SECTION = "\n## Evaluation (base / fine-tuned / this export)\n\n"
+
+
+def _into_model_card(export_dir: Path, table: str) -> None:
+    """The export's model card gets the eval table (eval runs after export, so it is added here, in one write)."""
+    card = export_dir / "README.md"
+    if not card.is_file():
+        return
+    text = card.read_text(encoding="utf-8").split(CARD_SECTION)[0].rstrip("\n") + "\n"
+    body = table.strip().removeprefix("# Evaluation").strip()
+    write_text_atomic(card, text + CARD_SECTION + body + "\n")
 
 
 def _vision(cols: dict[str, Path]) -> str | None:

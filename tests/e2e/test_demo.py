@@ -38,7 +38,10 @@ def test_the_tiny_demo_runs_every_stage_serves_and_answers(cli, tmp_path: Path):
         eval_report = json.loads((job_dir / "eval" / "report.json").read_text())
         assert f"evaluation ({job_dir / 'eval' / 'report.md'})" in result.stdout
         assert (job_dir / "eval" / "report.md").read_text().strip() in result.stdout
-        assert {"identity", "mcq-en", "mcq-zh"} <= set(json.dumps(eval_report).replace('"', " ").split())
+        assert {b["name"] for b in eval_report["benchmarks"]} == {"identity", "mcq-en", "mcq-zh"}
+        assert set(eval_report["models"]) == {"base", "fine-tuned", "export"}
+        card = (job_dir / "export" / "README.md").read_text()
+        assert "## Evaluation (base / fine-tuned / this export)" in card and "| identity" in card
         assert f"stop it: ./yichuidingyin.sh stop {job_dir}" in result.stdout
         key = (job_dir / "api_key").read_text().strip()
         assert (job_dir / "api_key").stat().st_mode & 0o077 == 0, "the generated key is readable by others"

@@ -160,7 +160,7 @@ def test_answers_survive_going_back_and_end_up_in_the_job(tmp_path: Path):
 
     spec = saved(run(WizardApp(), scenario))
     assert spec.train.learning_rate == 0.0005 and spec.train.epochs == 2.0
-    assert spec.stage_names() == ["download", "sft", "merge", "export"]
+    assert spec.stage_names() == ["download", "sft", "merge", "export", "eval"]
 
 
 def test_f2_switches_every_label_to_chinese_and_back():

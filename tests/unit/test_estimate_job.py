@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.context import Context
 from engine.errors import UserError
 from engine.estimate import (
     ENV_DISK,
@@ -28,7 +29,6 @@ from engine.events import EventLog, read_events
 from engine.hardware import Gpu, Hardware
 from engine.shapes import count_params, shape_of
 from engine.spec import JobSpec
-from engine.context import Context
 from engine.state import State
 from tests.unit.test_estimate import LLAMA2_7B, QWEN25_05B
 

@@ -173,8 +173,8 @@ def test_every_strategy_has_a_template():
 
 
 def test_multi_node_runs_keep_checkpoints_and_results_on_every_machine(tmp_path: Path):
-    from engine.events import EventLog
     from engine.context import Context
+    from engine.events import EventLog
     from engine.state import State
     from engine.training.args import training_kwargs
 
