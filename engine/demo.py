@@ -98,7 +98,8 @@ def ensure_api_key(job_dir: Path, env: str = "YCDY_API_KEY") -> tuple[str, str]:
     return key, f"$(cat {path})"
 
 
-def ask_server(url: str, model: str, key: str, question: str, max_tokens: int = 48) -> str:
+def ask_server(url: str, model: str, key: str, question: str | list[dict[str, Any]], max_tokens: int = 48) -> str:
+    """One greedy chat completion over plain HTTP, as any OpenAI client sends it (content: text or parts)."""
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": question}],
                        "max_tokens": max_tokens, "temperature": 0}).encode()
     request = urllib.request.Request(f"{url}/v1/chat/completions", data=body, method="POST", headers={

@@ -15,10 +15,10 @@ import base64
 import json
 import os
 import string
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .demo import ask_server
 from .files import JobFiles
 
 FAMILY = "qwen2-vl"
@@ -116,13 +116,7 @@ def data_url(image_path: str) -> str:
 def ask_image(url: str, model: str, key: str, question: str, image_path: str, max_tokens: int = 6) -> str:
     """One chat completion with the picture as a base64 PNG data URL, as any OpenAI client would send it."""
     content = [{"type": "image_url", "image_url": {"url": data_url(image_path)}}, {"type": "text", "text": question}]
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": content}],
-                       "max_tokens": max_tokens, "temperature": 0}).encode()
-    request = urllib.request.Request(f"{url}/v1/chat/completions", data=body, method="POST", headers={
-        "Content-Type": "application/json", "Authorization": f"Bearer {key}"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=120) as resp:
-        return json.loads(resp.read())["choices"][0]["message"]["content"].strip()
+    return ask_server(url, model, key, content, max_tokens)
 
 
 def trained_dir(job_dir: Path, state: Any) -> Path:
