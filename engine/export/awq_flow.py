@@ -112,7 +112,7 @@ def _against_rtn(run: ExportRun, settings: awq.AwqSettings, quant: dict[str, Any
                  for name, f in (("awq", figures), ("rtn", rtn))}
         shown = f"AWQ {figures['ppl_ratio']}×, plain rounding {rtn['ppl_ratio']}× the source's perplexity"
         if verify.clearly_better(rtn, figures):
-            ctx.log(f"{shown}: AWQ's scales made this model worse, so the plain-rounding export ships "
+            ctx.log(f"{shown}: AWQ's scales made this model worse, so plain rounding is this candidate "
                     "(same format and size)", level="warning")
             for entry in run.tmp.iterdir():
                 if entry.is_dir():
@@ -122,7 +122,7 @@ def _against_rtn(run: ExportRun, settings: awq.AwqSettings, quant: dict[str, Any
             for entry in rtn_dir.iterdir():
                 shutil.move(str(entry), str(run.tmp / entry.name))
             return rtn, {**quant, "algorithm": "rtn", "candidates": brief}
-        ctx.log(f"{shown}: AWQ ships")
+        ctx.log(f"{shown}: AWQ is this candidate")
         return figures, {**quant, "candidates": brief}
     finally:
         shutil.rmtree(rtn_dir, ignore_errors=True)
