@@ -9,11 +9,12 @@ from ..files import JobFiles
 from ..pipeline import job_dir_for, run_job
 from ..progress import Follower
 from ..render import load_job
-from ..spec import ORDER
+from ..spec.stages import ORDER, STAGES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", type=Path, help="the job's .yaml file")
+    p.epilog = "stages, in order: " + "; ".join(f"{s.name} ({s.summary})" for s in STAGES)
     p.add_argument("--from", dest="from_stage", choices=ORDER, help="rerun this stage and every stage after it")
     p.add_argument("--only", choices=ORDER, help="run just this stage (earlier ones must be done)")
     p.add_argument("--fresh", action="store_true", help="forget earlier results and run every stage again")

@@ -29,7 +29,6 @@ class StageFacts:
     launched: bool = False  # may run under torchrun (one process per device)
     # For task-implied stages: drop the stage when this says so (an explicit `stages:` list is kept as is).
     skip_if: Callable[[Any], bool] | None = None
-    model_alias: str | None = None  # the folder name a served model from this stage is called by
 
 
 STAGES: tuple[StageFacts, ...] = (

@@ -21,6 +21,7 @@ from typing import Any
 from ..context import Context
 from ..errors import UserError
 from ..spec import JobSpec
+from ..spec.stages import FACTS
 from ..util.fs import write_json_atomic, write_text_atomic
 from . import launch
 from .launch import Layout
@@ -32,7 +33,7 @@ RUN = "run.json"
 
 def execute(spec: JobSpec, ctx: Context, stage: str, prep: dict[str, Any], train: Train) -> dict[str, Any]:
     layout = launch.resolve(spec, ctx.hardware, ctx.job_dir)
-    if not layout.launched:
+    if not (layout.launched and FACTS[stage].launched):  # a stage the table keeps in-process runs here
         return train(spec, ctx, layout, prep)
     return _spawn(spec, ctx, stage, layout, prep)
 

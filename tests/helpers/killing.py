@@ -79,12 +79,11 @@ def job_name(job_file: Path) -> str:
     return yaml.safe_load(job_file.read_text())["name"]
 
 
-def kill_when(run: Run, ready: Callable[[list[dict[str, Any]]], bool], timeout: float = 180.0) -> list[dict[str, Any]]:
-    """SIGKILL the run's process group as soon as ready(new events) holds; return the events it left."""
+def _kill_at(run: Run, reached: Callable[[], bool], poll: float, timeout: float) -> list[dict[str, Any]]:
+    """SIGKILL the run's process group as soon as reached() holds; return the events it left."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        events = run.new_events()
-        if ready(events):
+        if reached():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(run.proc.pid, signal.SIGKILL)
             run.proc.wait(30)
@@ -93,28 +92,20 @@ def kill_when(run: Run, ready: Callable[[list[dict[str, Any]]], bool], timeout: 
             return run.events
         if run.proc.poll() is not None:
             raise AssertionError(f"the run ended (status {run.proc.returncode}) before the kill point:\n{run.output()}")
-        time.sleep(0.01)
+        time.sleep(poll)
     stop(run)
     raise AssertionError(f"the kill point was not reached in {timeout:.0f}s:\n{run.output()}")
+
+
+def kill_when(run: Run, ready: Callable[[list[dict[str, Any]]], bool], timeout: float = 180.0) -> list[dict[str, Any]]:
+    """SIGKILL the run as soon as ready(new events) holds; return the events it left."""
+    return _kill_at(run, lambda: ready(run.new_events()), 0.01, timeout)
 
 
 def kill_when_exists(run: Run, paths: Callable[[], list[Path]], timeout: float = 180.0) -> list[dict[str, Any]]:
     """SIGKILL the run the moment one of `paths()` exists: a stat every millisecond, for kill points that
     last only as long as a rename (reading events.jsonl each time would be too slow to land inside them)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(p.exists() for p in paths()):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(run.proc.pid, signal.SIGKILL)
-            run.proc.wait(30)
-            run.killed = True
-            run.events = run.new_events()
-            return run.events
-        if run.proc.poll() is not None:
-            raise AssertionError(f"the run ended (status {run.proc.returncode}) before the kill point:\n{run.output()}")
-        time.sleep(0.001)
-    stop(run)
-    raise AssertionError(f"the kill point was not reached in {timeout:.0f}s:\n{run.output()}")
+    return _kill_at(run, lambda: any(p.exists() for p in paths()), 0.001, timeout)
 
 
 def finish(run: Run, timeout: float = 300.0) -> list[dict[str, Any]]:
