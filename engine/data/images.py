@@ -174,6 +174,27 @@ def _size(stream: Any) -> tuple[int, int] | str:
     return size
 
 
+def open_image(ref: str, max_pixels: int | None = None) -> Any:
+    """A checked image reference (absolute path, file:// or data: URL) as an RGB picture, at most max_pixels.
+
+    For the code that feeds pictures to a model after the rows were checked (the eval runner): an image
+    over the bound is scaled down, keeping its aspect ratio, rather than refused.
+    """
+    from PIL import Image
+
+    if ref.startswith("data:"):
+        stream: Any = io.BytesIO(base64.b64decode(ref.partition(",")[2]))
+    else:
+        stream = Path(ref.removeprefix("file://")).expanduser()
+    with Image.open(stream) as image:
+        picture = image.convert("RGB")
+    width, height = picture.size
+    if max_pixels and width * height > max_pixels:
+        scale = (max_pixels / (width * height)) ** 0.5
+        picture = picture.resize((max(1, int(width * scale)), max(1, int(height * scale))))
+    return picture
+
+
 def check_tags(messages: list[dict[str, Any]], count: int, record: Record, problems: Problems) -> bool:
     """One `<image>` tag per image, none in an answer; False after recording what is wrong."""
     answer = [m for m in messages if m["role"] == "assistant" and has_tags(m["content"])]

@@ -97,14 +97,22 @@ def _split_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, str]
 
 
 def _text(turns: Any) -> str | None:
-    if isinstance(turns, list) and turns and isinstance(turns[-1].get("content"), str):
-        return turns[-1]["content"]
-    return None
+    from .image_items import content_text
+
+    content = turns[-1].get("content") if isinstance(turns, list) and turns and isinstance(turns[-1], dict) else None
+    return content_text(content) if isinstance(content, (str, list)) else None
 
 
 def supervised_items(rows: list[Any], where: str) -> list[Item]:
+    """Chat rows (lists of messages) and image rows ({"messages", "images"}) as prompt + reference items."""
+    from .image_items import row_item
+
     items = []
     for i, row in enumerate(rows, start=1):
+        if isinstance(row, dict):
+            item = row_item(row, i, where)
+            items.extend([item] if item is not None else [])
+            continue
         split = _split_messages(row)
         if split is not None and split[0]:
             items.append(Item(id=str(i), prompt=split[0], reference=split[1], where=where))
@@ -112,11 +120,14 @@ def supervised_items(rows: list[Any], where: str) -> list[Item]:
 
 
 def preference_items(rows: list[dict[str, Any]], where: str) -> list[Item]:
+    from .image_items import attach
+
     items = []
     for i, row in enumerate(rows, start=1):
         chosen, rejected = _text(row.get("chosen")), _text(row.get("rejected"))
         if chosen is not None and rejected is not None and isinstance(row.get("prompt"), list):
-            items.append(Item(id=str(i), prompt=list(row["prompt"]), reference=chosen, rejected=rejected, where=where))
+            prompt = attach(row["prompt"], list(row.get("images") or []))  # image rows: pictures in their parts
+            items.append(Item(id=str(i), prompt=prompt, reference=chosen, rejected=rejected, where=where))
     return items
 
 
@@ -135,8 +146,15 @@ def held_out(spec: JobSpec) -> list[Benchmark]:
         preference = probe_fmt in ("dpo", "kto")
         kind = "preference" if preference else "sft"
         convert = to_preference if preference else to_messages
-        fmt, rows, problems = collect(source, kind, "auto", Identity.of(spec.dataset), convert)
+        from ..data.multimodal import Converter, uniform
+
+        converter = Converter(spec.dataset.max_image_pixels)  # image rows: every picture checked, as for training
+        fmt, rows, problems = collect(source, kind, "auto", Identity.of(spec.dataset), converter.wrap(convert))
+        converter.check_model(spec.model, problems)
         problems.raise_if_any()
+        rows, images = uniform(rows)
+        if not images and not preference:
+            rows = [r["messages"] if isinstance(r, dict) else r for r in rows]
         if preference and fmt != "dpo":
             raise UserError(f"eval.dataset: {source.label} is {fmt} data; score preference pairs "
                             "(prompt/chosen/rejected), or give supervised rows")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Kind = Literal["mcq", "qa", "instructions", "identity", "heldout", "preference"]
-Messages = list[dict[str, str]]
+Messages = list[dict[str, Any]]  # content: text, or parts with {"type": "image", "image": path} (image rows)
 
 # The figure a kind is judged by in the report's table (the others are kept beside it).
 MAIN_METRIC: dict[str, str] = {

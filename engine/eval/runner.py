@@ -2,11 +2,15 @@
 
 Batches are left-padded (so every row's next token sits in the last column) and sorted by length (so
 padding stays small); position ids follow the attention mask, so a padded row scores as it would alone.
+Multiple-choice scoring computes the tokens every prompt shares (the chat template's system turn, a
+benchmark's instruction) once and reuses their cache, and only the last position goes through the LM head:
+on a CPU the forward pass over the prompt is the whole cost, so work not repeated is the speed there.
 The same code runs on CUDA and on a CPU; only the device and dtype differ.
 """
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import math
@@ -17,6 +21,18 @@ from typing import Any
 from .items import Messages
 
 Progress = Callable[[int, int], None]
+MIN_SHARED = 8  # fewer shared tokens than this are not worth a cache copy per batch
+
+
+def shared_prefix(rows: Sequence[list[int]]) -> int:
+    """How many leading tokens all rows have in common, leaving every row at least one token of its own."""
+    if len(rows) < 2:
+        return 0
+    first, n = rows[0], min(len(r) for r in rows) - 1
+    for k in range(max(n, 0)):
+        if any(r[k] != first[k] for r in rows):
+            return k
+    return max(n, 0)
 
 
 def _batches(order: list[int], size: int) -> Iterator[list[int]]:
@@ -94,10 +110,28 @@ class Runner:
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
         return {"input_ids": ids, "attention_mask": mask}
 
-    def _forward(self, batch: dict[str, Any]) -> Any:
+    def _forward(self, batch: dict[str, Any], keep: int = 0, prefix: Any = None) -> Any:
+        """Logits of the last `keep` positions (all when 0), after an optional cached shared prefix."""
+        import torch
+
         mask = batch["attention_mask"]
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        return self.model(**batch, position_ids=position_ids).logits.float()
+        kwargs: dict[str, Any] = {"logits_to_keep": keep}
+        if prefix is not None:
+            cache, width = copy.deepcopy(prefix[0]), prefix[1]
+            cache.batch_repeat_interleave(mask.shape[0])
+            mask = torch.cat([mask.new_ones(mask.shape[0], width), mask], dim=1)
+            kwargs.update(past_key_values=cache, use_cache=True)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)[:, -batch["input_ids"].shape[1]:]
+        return self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=position_ids,
+                          **kwargs).logits.float()
+
+    def _prefix_cache(self, ids: list[int]) -> tuple[Any, int]:
+        """The model's cache after the shared tokens, computed once and copied per batch."""
+        import torch
+
+        with torch.no_grad():
+            out = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
+        return out.past_key_values, len(ids)
 
     # -- what the scorers need -------------------------------------------------------------------------
     def generate(self, prompts: Sequence[Messages], max_new_tokens: int, progress: Progress | None = None) -> list[str]:
@@ -131,11 +165,15 @@ class Runner:
         import torch
 
         encoded = [self._encode(self.render(p)) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+        shared = shared_prefix(encoded)
+        prefix = self._prefix_cache(encoded[0][:shared]) if shared >= MIN_SHARED else None
+        rows = [e[shared:] for e in encoded] if prefix else encoded
+        order = sorted(range(len(prompts)), key=lambda i: -len(rows[i]))
         out: list[dict[str, float]] = [{} for _ in prompts]
         for done, chunk in enumerate(_batches(order, self.batch_size), start=1):
             with torch.no_grad():
-                logp = torch.log_softmax(self._forward(self._pad([encoded[i] for i in chunk]))[:, -1], dim=-1)
+                logits = self._forward(self._pad([rows[i] for i in chunk]), keep=1, prefix=prefix)
+                logp = torch.log_softmax(logits[:, -1], dim=-1)
             for row, i in enumerate(chunk):
                 out[i] = {k: max(float(logp[row, t]) for t in self._letter_ids(k)) for k in letters[i]}
             if progress:
@@ -170,9 +208,11 @@ class Runner:
         out: list[tuple[float, int]] = [(0.0, 0)] * len(rows)
         for done, chunk in enumerate(_batches(order, self.batch_size), start=1):
             batch = self._pad([rows[i][0] for i in chunk])
+            keep = max(rows[i][1] for i in chunk) + 1  # left-padded: every answer lies in the last columns
             with torch.no_grad():
-                logp = torch.log_softmax(self._forward(batch)[:, :-1], dim=-1)
-                picked = logp.gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+                logp = torch.log_softmax(self._forward(batch, keep=keep)[:, :-1], dim=-1)
+                width = batch["input_ids"].shape[1]
+                picked = logp.gather(-1, batch["input_ids"][:, width - keep + 1:, None])[..., 0]
             for row, i in enumerate(chunk):
                 n = rows[i][1]
                 total = float(picked[row, picked.shape[1] - n:].sum()) if n else 0.0

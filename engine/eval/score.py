@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from . import scorers
+from .image_items import content_text, image_refs
 from .instructions import check
 from .items import Benchmark, Item, Messages
-from .runner import Runner
+from .runners import EvalRunner, open_runner
 
 Emit = Callable[..., None]
 
@@ -27,17 +28,23 @@ class Settings:
     precision: str = "fp32"
     device: str | None = None
     trust_remote_code: bool = False
+    max_pixels: int | None = None  # dataset.max_image_pixels: the bound on pictures shown to a vision model
 
 
 def _last_user(prompt: Messages) -> str:
-    return next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
+    return content_text(next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), ""))
 
 
-def records(runner: Runner, bench: Benchmark, max_new_tokens: int,
+def _shown(item: Item) -> dict[str, Any]:
+    refs = image_refs(item.prompt)
+    return {"id": item.id, "prompt": _last_user(item.prompt), **({"images": refs} if refs else {})}
+
+
+def records(runner: EvalRunner, bench: Benchmark, max_new_tokens: int,
             progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Run one benchmark through a loaded model; one record per item with what the metrics need."""
     items, prompts = bench.items, [it.prompt for it in bench.items]
-    base = [{"id": it.id, "prompt": _last_user(it.prompt)} for it in items]
+    base = [_shown(it) for it in items]
     if bench.kind == "mcq":
         logps = runner.choice_logprobs(prompts, [list(it.choices) for it in items], progress)
         return [{**b, "answer": it.reference, "logprobs": {k: round(v, 6) for k, v in lp.items()}}
@@ -111,8 +118,9 @@ def metrics(kind: str, recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def score_model(model_dir: Path, benchmarks: Sequence[Benchmark], settings: Settings,
                 emit: Emit | None = None, label: str = "") -> dict[str, dict[str, Any]]:
     """Load `model_dir` once and run every benchmark; {name: {"metrics": ..., "records": [...]}}."""
-    runner = Runner(model_dir, precision=settings.precision, device=settings.device,
-                    trust_remote_code=settings.trust_remote_code, batch_size=settings.batch_size)
+    runner = open_runner(model_dir, precision=settings.precision, device=settings.device,
+                         trust_remote_code=settings.trust_remote_code, batch_size=settings.batch_size,
+                         max_pixels=settings.max_pixels)
     try:
         out = {}
         for bench in benchmarks:
@@ -129,21 +137,33 @@ def score_model(model_dir: Path, benchmarks: Sequence[Benchmark], settings: Sett
 
 def behaviour(model_dir: Path, rows: Sequence[Messages], probe: Sequence[Item], *, precision: str = "fp32",
               device: str | None = None, trust_remote_code: bool = False, max_new_tokens: int = 48,
-              batch_size: int = 8) -> dict[str, Any]:
+              batch_size: int = 8, max_pixels: int | None = None) -> dict[str, Any]:
     """What the export gate calls: a 0–100 behaviour score of one model folder.
 
-    rows: held-out supervised conversations (engine.data.sft.load_sft(spec).val); probe: identity items
-    (engine.eval.identity.probe(spec.dataset)). The score is the mean of the parts that have items:
-    held-out answers' ROUGE-L against the reference, and the share of probe answers naming the identity.
-    Compare two folders' scores (fine-tuned vs export) to gate on lost behaviour.
+    rows: held-out supervised conversations (engine.data.sft.load_sft(spec).val; image rows as
+    {"messages", "images"} dicts, shown to a vision-language model with their pictures, at most
+    max_pixels each); probe: identity items (engine.eval.identity.probe(spec.dataset)). The score is
+    the mean of the parts that have items: held-out answers' ROUGE-L against the reference (image
+    rows: the mean of exact match, contains and ROUGE-L, as their answers are a word or two — "red",
+    "circle" — where an answer is right or wrong rather than close), and the share of probe answers
+    naming the identity. Compare two folders' scores (fine-tuned vs export) to gate on lost behaviour.
     """
     from .benchmarks import supervised_items
 
     benches = [b for b in (Benchmark("held-out", "qa", "rows", supervised_items(list(rows), "rows")),
                            Benchmark("identity", "identity", "probe", list(probe))) if b.items]
-    settings = Settings(max_new_tokens, batch_size, precision, device, trust_remote_code)
+    settings = Settings(max_new_tokens, batch_size, precision, device, trust_remote_code, max_pixels)
     results = score_model(model_dir, benches, settings) if benches else {}
-    parts = {name: round(100 * (r["metrics"]["rouge_l"] if r["kind"] == "qa" else r["metrics"]["named"]), 3)
-             for name, r in results.items()}
+    parts = {name: round(100 * _part(r), 3) for name, r in results.items()}
     score = round(sum(parts.values()) / len(parts), 3) if parts else None
     return {"score": score, "parts": parts, "records": {n: r["records"] for n, r in results.items()}}
+
+
+def _part(result: dict[str, Any]) -> float:
+    """One behaviour part, 0..1, from a benchmark's metrics (see `behaviour`)."""
+    m = result["metrics"]
+    if result["kind"] == "identity":
+        return m["named"] or 0.0
+    if any("images" in r for r in result["records"]):
+        return ((m["exact_match"] or 0.0) + (m["contains"] or 0.0) + (m["rouge_l"] or 0.0)) / 3
+    return m["rouge_l"] or 0.0

@@ -4,6 +4,8 @@ Perplexity on a few rows does not see a lost behaviour (measured: the demo's AWQ
 the perplexity while it stopped naming its trained identity), so each candidate is also scored with
 the eval stage's own scorer (engine.eval.score.behaviour) on the job's held-out conversations and,
 when the job taught an identity, the identity probe — and compared with the unquantised model.
+A vision-language export is scored the same way on held-out image rows, each shown with its
+pictures (engine.eval.runners picks the runner that can).
 """
 
 from __future__ import annotations
@@ -41,13 +43,8 @@ class Behaviour:
     @classmethod
     def for_job(cls, spec: JobSpec, source: Path, held_out: list[Any], precision: str, device: str) -> Behaviour:
         from ..eval.identity import probe
-        from ..training.loading import is_vision_dir
 
-        if is_vision_dir(source):  # the eval runner generates from text prompts only (no images) so far
-            return cls(spec, source, [], [], precision, device, skipped=(
-                "behaviour check skipped: the eval runner cannot send images to a vision-language model yet; "
-                "the export is gated on perplexity and logit agreement over held-out image rows"))
-        rows = [s for s in held_out if isinstance(s, list) and s and s[-1].get("role") == "assistant"]
+        rows = [s for s in held_out if _ends_in_answer(s)]
         return cls(spec, source, rows, probe(spec.dataset) if taught_identity(spec) else [], precision, device)
 
     @property
@@ -58,7 +55,8 @@ class Behaviour:
         from ..eval.score import behaviour
 
         result = behaviour(folder, self.rows, self.probe, precision=self.precision, device=self.device,
-                           trust_remote_code=self.spec.model.trust_remote_code, max_new_tokens=BEHAVIOUR_TOKENS)
+                           trust_remote_code=self.spec.model.trust_remote_code, max_new_tokens=BEHAVIOUR_TOKENS,
+                           max_pixels=self.spec.dataset.max_image_pixels)
         return {"score": result["score"], "parts": result["parts"],
                 "answers": {name: [r.get("output", "") for r in recs][:6] for name, recs in result["records"].items()}}
 
@@ -66,6 +64,12 @@ class Behaviour:
         if self.reference is None:
             self.reference = self.score(self.source)
         return self.reference
+
+
+def _ends_in_answer(sample: Any) -> bool:
+    """A held-out conversation (or image row: {"messages", "images"}) whose last turn is the reference answer."""
+    messages = sample.get("messages") if isinstance(sample, dict) else sample
+    return isinstance(messages, list) and bool(messages) and messages[-1].get("role") == "assistant"
 
 
 def judge(spec: JobSpec, figures: dict[str, Any], behaviour: dict[str, Any] | None,

@@ -113,13 +113,10 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 
         raise UserError("eval: no model to score; run download (and training) first")
     quiet_libraries()
-    skipped = _vision(cols)
-    if skipped:
-        ctx.log(skipped, level="warning")
-        cols = {}
     e = spec.eval
     settings = Settings(e.max_new_tokens, e.batch_size, ctx.hardware.precision(spec.train.precision),
-                        "cuda" if ctx.hardware.gpus else "cpu", spec.model.trust_remote_code)
+                        "cuda" if ctx.hardware.gpus else "cpu", spec.model.trust_remote_code,
+                        spec.dataset.max_image_pixels)  # vision-language models: held-out rows with their pictures
     ctx.log(f"scoring {', '.join(cols)} on {', '.join(f'{b.name} ({len(b.items)})' for b in benches)}")
     results: dict[str, dict[str, dict[str, Any]]] = {}
     seconds: dict[str, float] = {}
@@ -131,7 +128,7 @@ def run(spec: JobSpec, ctx: Context) -> dict[str, Any]:
         ctx.emit("metric", model=col, **{f"eval/{n}": r["metrics"][b.metric]
                                          for b in benches for n, r in results[col].items() if n == b.name})
     extra: dict[str, Any] = {"settings": e.model_dump(mode="json"), "device": settings.device,
-                             "precision": settings.precision, **({"skipped": skipped} if skipped else {})}
+                             "precision": settings.precision}
     final = ctx.files.stage_dir(NAME)
     with temporary_dir(final) as tmp:
         if e.evalscope and cols:
@@ -167,16 +164,6 @@ def _into_model_card(export_dir: Path, table: str) -> None:
     text = card.read_text(encoding="utf-8").split(CARD_SECTION)[0].rstrip("\n") + "\n"
     body = table.strip().removeprefix("# Evaluation").strip()
     write_text_atomic(card, text + CARD_SECTION + body + "\n")
-
-
-def _vision(cols: dict[str, Path]) -> str | None:
-    """Why nothing is scored for a vision-language job (the runner sends text prompts only, so far), or None."""
-    from ..training.loading import is_vision_dir
-
-    if any(is_vision_dir(p) for p in cols.values()):
-        return ("eval: vision-language models are not scored yet (the eval runner sends text prompts only); "
-                "the report lists the benchmarks without scores; set eval.enabled: false to drop the stage")
-    return None
 
 
 def _evalscope(spec: JobSpec, ctx: Context, cols: dict[str, Path], work: Path) -> dict[str, dict[str, float]]:
