@@ -3,8 +3,10 @@
 Why a separate path: a VLM loads through AutoModelForImageTextToText with its AutoProcessor (not a
 tokenizer), and TRL 1.16 only masks the prompt with images in the prompt/completion layout
 (`assistant_only_loss=True` with images needs transformers 5.18; we pin 5.17 for llm-compressor).
-In that layout TRL's DataCollatorForVisionLanguageModeling puts only the answer tokens in the loss,
-so the image placeholder tokens never are. The vision tower and the projector stay frozen unless
+In that layout only the answer tokens are in the loss, so the image placeholder tokens never are;
+the batches come from engine.training.vision_collate (texts rendered once, one processor call a
+batch, where TRL's collator renders twice and calls the processor twice) and the LM head is
+speed.tune's plain one, as for text. The vision tower and the projector stay frozen unless
 train.vision says otherwise, and LoRA adapters go on the language model only (engine.training.vision).
 The text path in engine.stages.sft is not touched by any of this.
 """
@@ -98,7 +100,7 @@ def build_sft_trainer(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, 
     from trl import SFTConfig, SFTTrainer
 
     from ..data.multimodal import to_prompt_completion
-    from . import quiet_libraries
+    from . import quiet_libraries, speed
     from .args import precision_for, training_kwargs
 
     quiet_libraries()
@@ -116,9 +118,23 @@ def build_sft_trainer(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, 
     trainer = SFTTrainer(
         model=model,
         args=config,
+        data_collator=collator(processor, model, t.max_length),
         train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
         processing_class=processor,
         peft_config=peft_config_for(spec, base, model),
     )
+    speed.tune(trainer, spec, ctx, rows=t.batch_size, outputs=speed.SFT_OUTPUTS)
     return trainer, processor, bool(val_rows)
+
+
+def collator(processor: Any, model: Any, max_length: int | None) -> Any:
+    """engine.training.vision_collate's collator (texts rendered once, one processor call a batch), with the pad
+    token mirrored onto the model as SFTTrainer does when it builds its own collator."""
+    from .vision_collate import VisionCollator
+
+    pad = processor.tokenizer.pad_token_id
+    model.config.get_text_config().pad_token_id = pad
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.pad_token_id = pad
+    return VisionCollator(processor, max_length)

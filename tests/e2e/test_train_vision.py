@@ -109,8 +109,9 @@ def test_lora_sft_then_merge_then_w4a16_export_reload_and_answer_an_image(qwen_v
     packed = tensors(export, lambda k: True)
     assert any(".layers." in k and "visual" not in k and k.endswith("weight_packed") for k in packed)
     assert not any(("visual" in k or "lm_head" in k) and "packed" in k for k in packed), "vision tower and lm_head kept"
-    assert "behaviour check skipped" in said(job_dir, "export")
+    assert "AWQ 4-bit: behaviour score" in said(job_dir, "export"), "the gate scores held-out image rows too"
     report = json.loads((export / "report.json").read_text())
+    assert report["quality"]["behaviour"]["source"]["parts"].keys() == {"held-out"}
     assert report["quality"]["ppl_ratio"] < 1.5 and report["quality"]["prompt"].startswith("[image]")
 
     image = Image.new("RGB", (64, 64), (200, 20, 20))
