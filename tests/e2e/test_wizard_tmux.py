@@ -36,9 +36,9 @@ def launcher() -> list[str]:
 
 
 class Pane:
-    def __init__(self, tmp: Path) -> None:
-        self.socket = f"ycdy-test-{os.getpid()}"
-        env = {"YCDY_JOBS_DIR": str(tmp / "jobs"), "YCDY_LANG": "en", "PYTHONPATH": str(ROOT)}
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
+        self.socket = f"ycdy-test-{os.getpid()}-{time.monotonic_ns()}"  # a server still closing refuses sessions
+        env = {"YCDY_JOBS_DIR": str(tmp / "jobs"), "YCDY_LANG": "en", "PYTHONPATH": str(ROOT), **(env or {})}
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         command = f"cd {shlex.quote(str(tmp))} && {exports} {shlex.join(launcher())}; echo WIZARD-EXIT-$?; sleep 60"
         self.tmux("new-session", "-d", "-s", "w", "-x", "80", "-y", "24", command)
@@ -110,6 +110,7 @@ def test_an_operator_sets_up_the_multimodal_task_on_a_vlm_folder_in_a_real_termi
         assert "step 2 of 6" in model and "Qwen/Qwen2-VL-2B-Instruct" in model
         time.sleep(1)  # the screen puts the focus on the model field after its first refresh
         pane.keys("C-a", "C-k")
+        time.sleep(0.5)  # Textual runs bound keys once they bubbled up: typed text sent with them can land first
         pane.keys("-l", str(folder))
         pane.wait_for("local  ")  # typing a folder switched the hub
         pane.wait_for("model folder")  # the local folder's check answered from its worker

@@ -99,6 +99,7 @@ UI: dict[str, str] = {
     "run.loss_picture": "loss picture: {path}",
     "run.serving": "serving at {url}",
     "run.curl": "try it:",
+    "run.serving_images": "serving at {url} · images: base64 data: URLs",
     "run.confirm_stop": "Stop the job {name}? Finished stages are kept; running it again resumes.",
     "run.detached": "The job keeps running. Watch it again with: ./yichuidingyin.sh --job {job}",
     "run.eta": "ETA {eta}",

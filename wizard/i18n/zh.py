@@ -99,6 +99,7 @@ UI: dict[str, str] = {
     "run.loss_picture": "损失曲线图：{path}",
     "run.serving": "服务地址 {url}",
     "run.curl": "试一试：",
+    "run.serving_images": "服务地址 {url} · 图片：base64 data: URL",
     "run.confirm_stop": "停止任务 {name}？已完成的阶段会保留；再次运行会从中断处继续。",
     "run.detached": "任务仍在运行。再次查看：./yichuidingyin.sh --job {job}",
     "run.eta": "剩余 {eta}",

@@ -22,7 +22,7 @@ from textual.widgets import Footer, Log, ProgressBar, Static
 from engine.files import LOSS_PLOT, JobFiles
 from engine.spec.stages import TRAINING
 
-from .. import i18n, jobs
+from .. import i18n, jobs, sources
 from ..runwatch import RunView, fmt_duration
 from ..widgets.loss_chart import LossChart
 from .base import bind_keys
@@ -52,6 +52,7 @@ class RunScreen(Screen[RunOutcome]):
         self.shown = 0
         self.end_message = ""
         self._polling = False
+        self._vision: bool | None = None  # whether the served model takes images (read from serve.json's folder)
         self.pid = proc.pid if proc is not None else jobs.runner_pid(self.job_dir)
 
     def compose(self) -> ComposeResult:
@@ -130,7 +131,10 @@ class RunScreen(Screen[RunOutcome]):
         bar = self.query_one("#bar", ProgressBar)
         eta = self.query_one("#eta", Static)
         p = self.view.progress.get(stage) if stage else None
-        if p is not None and p.total:
+        if self.ended == "finished":  # a last stage without progress events (deploy) must not look unfinished
+            bar.update(total=1, progress=1)
+            eta.update("")
+        elif p is not None and p.total:
             bar.update(total=p.total, progress=p.step)
             eta.update(f" {stage} {p.step:g}/{p.total:g} {p.unit}  {i18n.t('run.eta', eta=fmt_duration(p.eta()))}")
         elif stage:
@@ -146,6 +150,7 @@ class RunScreen(Screen[RunOutcome]):
 
     def end(self, state: str) -> None:
         self.ended = state
+        self.draw()
         job = str(self.job)
         message = {
             "finished": i18n.t("run.finished", path=self.job_dir),
@@ -177,7 +182,10 @@ class RunScreen(Screen[RunOutcome]):
         if not info or info.get("status", "running") != "running":
             return ""
         url = jobs.serve_url(info)
-        return f"\n{i18n.t('run.serving', url=url)}\n{i18n.t('run.curl')} {jobs.curl_example(info, self.name_)}"
+        if self._vision is None:  # asked once: the served folder does not change while this screen watches it
+            self._vision = sources.model_modality(str(info.get("model_dir") or ""), "local") == "vision"
+        serving = i18n.t("run.serving_images" if self._vision else "run.serving", url=url)
+        return f"\n{serving}\n{i18n.t('run.curl')} {jobs.curl_example(info, self.name_)}"
 
     def show_serving(self) -> None:
         text = self.serving_text()
