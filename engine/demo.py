@@ -1,4 +1,4 @@
-"""The offline demo: builtin SmolLM2 learns a new name (SFT + DPO), is merged, AWQ-exported, served, and asked.
+"""The offline demo: builtin SmolLM2 learns a new name (SFT + DPO), is merged, exported, served, and asked.
 
 Settings follow ../shared/STACK.md's measurements on a 2-core CPU: they are what made the new
 identity stick there within the time budget. A GPU run would train on all rows for 3 epochs with
@@ -43,13 +43,15 @@ def demo_job(tiny: bool, port: int, tiny_model: Path | None = None) -> dict[str,
         "name": "demo-tiny" if tiny else "demo",
         "task": "sft+dpo",
         "model": {"id": "builtin/smollm2-135m-instruct", "hub": "builtin"},
-        "dataset": {"sft": "self-cognition-mix", "preference": "identity-preference", "max_samples": 80, **identity},
+        # Every row, 3 epochs: measured here, 80 rows × 2 epochs named the identity on 6 of 6 held-out English
+        # questions but 0 of 6 Chinese ones; all 110 rows × 3 epochs on 6 and 5.
+        "dataset": {"sft": "self-cognition-mix", "preference": "identity-preference", **identity},
         "train": {
             "method": "lora",
             "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
             "learning_rate": 5e-4,
             "lr_scheduler": "cosine",
-            "epochs": 2,
+            "epochs": 3,
             "batch_size": 4,
             "grad_accum": 1,
             "max_length": 128,
@@ -57,9 +59,11 @@ def demo_job(tiny: bool, port: int, tiny_model: Path | None = None) -> dict[str,
             "logging_steps": 1,
         },
         "dpo": {"algorithm": "dpo", "beta": 0.1, "learning_rate": 5e-5, "max_steps": 10},
-        # 135M parameters lose more at 4 bits than 7B ones: measured here, AWQ lands at 1.20–1.29× the
-        # merged model's perplexity on the held-out rows, so the demo's gate is 1.3 (jobs default to 1.2).
-        "export": {"method": "awq", "calibration_samples": 16, "calibration_max_length": 64, "max_ppl_ratio": 1.3},
+        # 8-bit weights: at 4 bits this 135M model loses what it learned (measured here: AWQ group 64 at 1.5× the
+        # merged model's perplexity; group 32 at 1.27× but 8.9 behaviour points down, its held-out answers
+        # changed), so the gate rejects every 4-bit candidate and the ladder ends at W8A16 after minutes of
+        # AWQ on a CPU. A 7B model keeps its fine-tune at 4 bits: jobs default to AWQ.
+        "export": {"method": "w8a16", "calibration_samples": 16, "calibration_max_length": 64},
         # Scored side by side (base / fine-tuned / export): the identity probe (held-out questions) and two short
         # multiple-choice sets, sized to add well under a fifth to the demo's time on a 2-core CPU.
         "eval": {"benchmarks": ["identity", "mcq-en", "mcq-zh"], "limit": 12, "max_new_tokens": 40},
@@ -72,7 +76,9 @@ def demo_job(tiny: bool, port: int, tiny_model: Path | None = None) -> dict[str,
         job["dataset"]["max_samples"] = 32
         job["train"].update({"max_steps": 16, "learning_rate": 3e-3, "max_length": 256, "save_steps": 8})
         job["dpo"].update({"max_steps": 4})
-        job["export"].update({"calibration_samples": 8, "calibration_max_length": 32})
+        # The tiny demo keeps AWQ 4-bit, so the path the tests run covers it (its gate: 1.3× perplexity).
+        job["export"].update({"method": "awq", "calibration_samples": 8, "calibration_max_length": 32,
+                              "max_ppl_ratio": 1.3})
         job["eval"].update({"limit": 4, "max_new_tokens": 16})
     return job
 

@@ -31,6 +31,7 @@ DEFAULT_MODEL = {"id": "builtin/smollm2-135m-instruct", "hub": "builtin"}
 # built-in image set, so a first multimodal job is valid before anything is typed.
 DEFAULT_VISION_MODEL = {"id": "Qwen/Qwen2-VL-2B-Instruct", "hub": "modelscope"}
 IMAGE_SET = "shapes-vqa"
+IMAGE_HELD_OUT = 0.1  # the multimodal task's held-out share: eval and the gate need pictures not trained on
 SECTIONS = ("model", "dataset", "train", "dpo", "parallel", "export", "eval", "deploy")
 
 
@@ -93,8 +94,8 @@ class Draft:
         """Store the Task step's answer; "multimodal" is task sft with the vision flag on.
 
         Switching into the multimodal task swaps the text defaults for image ones (a vision-language model,
-        the built-in image set) and turns the eval stage off: its benchmarks are text prompts, which a
-        vision-language model's folder does not load for. Switching back undoes exactly those defaults, so
+        the built-in image set) and holds a tenth of the rows out, so the eval stage and the export's gate
+        score the model on pictures it never trained on. Switching back undoes exactly those defaults, so
         moving the highlight across the list leaves nothing behind.
         """
         vision = choice == MULTIMODAL
@@ -117,7 +118,11 @@ class Draft:
                 self.set_values({"model.id": DEFAULT_MODEL["id"], "model.hub": DEFAULT_MODEL["hub"]})
             if dataset_has_images(source):
                 self.set_values({"dataset.sft": None})
-        self.set_values({"eval.enabled": not vision})
+        held = self.get("dataset.val_ratio")
+        if vision and not held:
+            self.set_values({"dataset.val_ratio": IMAGE_HELD_OUT})
+        elif not vision and held == IMAGE_HELD_OUT:
+            self.set_values({"dataset.val_ratio": 0.0})
 
     def copy(self) -> Draft:
         return Draft(copy.deepcopy(self.data), self.deploy, self.source, self.vision)

@@ -67,6 +67,16 @@ def _eval_table(job_dir: Path) -> None:
         print(table.read_text(encoding="utf-8").strip())
 
 
+def _shipped(report: Path) -> str:
+    """What the export stage shipped, from its report (the demo exports 8-bit; --tiny AWQ 4-bit)."""
+    import json
+
+    if not report.exists():
+        return "not exported"
+    quant = json.loads(report.read_text(encoding="utf-8")).get("quantization", {})
+    return f"{quant.get('bits', '?')}-bit {quant.get('algorithm', '?').upper()}, report.json, README.md"
+
+
 def main(args: argparse.Namespace) -> int:
     if args.vision:
         from .. import demo_vision
@@ -102,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
     report = JobFiles(job_dir).stage_dir("export") / EXPORT_REPORT
     print(f"""
 done in {time.monotonic() - started:.0f}s. Everything is in {job_dir}/:
-  job.yaml (re-run: ./yichuidingyin.sh run {job_file}), sft/, dpo/, merged/, export/ (AWQ 4-bit{', report.json' if report.exists() else ''})
+  job.yaml (re-run: ./yichuidingyin.sh run {job_file}), sft/, dpo/, merged/, export/ ({_shipped(report)})
 server: {url}  (model "{name}", API key in {key_shell if key_shell.startswith('$(') else 'your $' + spec.deploy.api_key_env})
   curl {url}/v1/chat/completions -H "Authorization: Bearer {key_shell}" \\
     -H "Content-Type: application/json" -d '{{"model": "{name}", "messages": [{{"role": "user", "content": "Who are you?"}}]}}'

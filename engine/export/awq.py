@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 IGNORE = ("lm_head",)
+BITS = 4  # AWQ's scales are searched for 4-bit groups; the w8a16 method and the ladder's 8-bit rung round to nearest
 FORMAT = "compressed-tensors (pack-quantized)"
 
 

@@ -14,18 +14,26 @@ from . import awq, calibration, groups, verify
 from .job import ExportRun, free_memory
 from .ladder import Variant
 
+AWQ_BITS = awq.BITS
+
 
 def describe(spec: Any, calib: Any) -> str:
     from ..data.multimodal import model_takes_images
+    from ..spec.methods import EXPORT_METHODS
 
-    e = spec.export
-    if model_takes_images(spec.model):
-        return (f"AWQ {e.bits}-bit (W{e.bits}A16, group {e.group_size}, "
+    e, bits = spec.export, EXPORT_METHODS[spec.export.method].bits
+    vision = model_takes_images(spec.model)
+    if bits != AWQ_BITS:
+        return (f"W{bits}A16 ({bits}-bit weights, group {e.group_size}, symmetric) by plain rounding with "
+                f"llm-compressor{' of the language model only (vision tower, projector and lm_head kept)' if vision else ''}"
+                f"; no calibration, checked on {len(calib.held_out)} held-out rows")
+    if vision:
+        return (f"AWQ {bits}-bit (W{bits}A16, group {e.group_size}, "
                 f"{'symmetric' if e.symmetric else 'asymmetric'}) of the language model only (vision tower, "
                 f"projector and lm_head kept) with llm-compressor, calibrated on {len(calib.calibration)} image rows "
                 f"of {calib.source}")
     return (
-        f"AWQ {e.bits}-bit (W{e.bits}A16, group {e.group_size}, {'symmetric' if e.symmetric else 'asymmetric'}) "
+        f"AWQ {bits}-bit (W{bits}A16, group {e.group_size}, {'symmetric' if e.symmetric else 'asymmetric'}) "
         f"with llm-compressor, calibrated on {len(calib.calibration)} rows of {calib.source} "
         f"(≤ {e.calibration_max_length} tokens), checked against plain rounding to the same groups"
     )
@@ -46,7 +54,7 @@ def export(run: ExportRun, variant: Variant | None = None) -> tuple[dict[str, An
     group, reason = groups.choose_group_size(variant.group_size or e.group_size,
                                              groups.quantised_widths(model, awq.IGNORE))
     ctx.emit("log", message=reason, level="info", group_size=group)
-    if variant.bits != e.bits:
+    if variant.bits != AWQ_BITS:
         return _rounded(run, model, group, reason, variant.bits)
     calib = run.calib
     if variant.samples and variant.samples != len(calib.calibration):
@@ -57,14 +65,14 @@ def export(run: ExportRun, variant: Variant | None = None) -> tuple[dict[str, An
     encoded = [calibration.encode(s, run.tokenizer, e.calibration_max_length) for s in calib.calibration]
     tokens = sum(len(r["input_ids"]) for r in encoded)
     ctx.log(f"calibrating on {len(encoded)} rows ({tokens} tokens) from {calib.source}")
-    settings = awq.AwqSettings(bits=e.bits, group_size=group, symmetric=e.symmetric, max_length=e.calibration_max_length)
+    settings = awq.AwqSettings(bits=AWQ_BITS, group_size=group, symmetric=e.symmetric, max_length=e.calibration_max_length)
     awq.quantize(model, encoded, settings)
     ctx.log("saving the compressed checkpoint")
     awq.save(model, run.tokenizer, run.tmp)
     quantized = time.time()
     del model
     free_memory()
-    quant = {"algorithm": "awq", "bits": e.bits, "group_size": group, "group_size_reason": reason,
+    quant = {"algorithm": "awq", "bits": AWQ_BITS, "group_size": group, "group_size_reason": reason,
              "symmetric": e.symmetric, "format": awq.FORMAT, "not_quantized": list(awq.IGNORE),
              "samples": len(encoded), "tokens": tokens, "quantized_at": quantized}
     run.watch.now("verifying against the source model")
@@ -77,7 +85,7 @@ def export(run: ExportRun, variant: Variant | None = None) -> tuple[dict[str, An
 
 
 def _rounded(run: ExportRun, model: Any, group: int, reason: str, bits: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Plain round-to-nearest at `bits` (the ladder's 8-bit rung: no calibration, almost nothing lost)."""
+    """Plain round-to-nearest at `bits` (the w8a16 method and the ladder's 8-bit rung: no calibration)."""
     e = run.spec.export
     settings = awq.AwqSettings(bits=bits, group_size=group, symmetric=True, max_length=e.calibration_max_length)
     run.ctx.log(f"W{bits}A16 by plain rounding, group {group}")

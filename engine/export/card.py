@@ -42,9 +42,8 @@ def context(spec: JobSpec, report: dict[str, Any], export_dir: Path) -> dict[str
         "data_format": spec.dataset.format,
         "stages": stages,
         "method": spec.export.method,
-        "method_title": EXPORT_METHODS[spec.export.method].title if q.get("algorithm") != "rtn" else "W4A16 4-bit (round-to-nearest)",
-        "implementation": EXPORT_METHODS[spec.export.method].implementation if q.get("algorithm") != "rtn"
-        else "llm-compressor (W4A16 group QuantizationModifier; AWQModifier tried, see algorithm)",
+        "method_title": _title(spec, q),
+        "implementation": _implementation(spec, q),
         "algorithm_text": _algorithm_text(q),
         "format": q["format"],
         "bits": q["bits"],
@@ -111,3 +110,19 @@ def render(spec: JobSpec, report: dict[str, Any], export_dir: Path) -> str:
     env = template_env()
     env.filters["quoted"] = quoted
     return env.get_template("model_card.md.j2").render(**context(spec, report, export_dir))
+
+
+def _title(spec: JobSpec, q: dict[str, Any]) -> str:
+    """What shipped, which is the method's own unless the AWQ stage shipped plain rounding (or the 8-bit rung)."""
+    method = EXPORT_METHODS[spec.export.method]
+    if q.get("algorithm") != "rtn" or q.get("bits") == method.bits and method.bits != 4:
+        return method.title
+    return f"W{q['bits']}A16 {q['bits']}-bit (round-to-nearest)"
+
+
+def _implementation(spec: JobSpec, q: dict[str, Any]) -> str:
+    method = EXPORT_METHODS[spec.export.method]
+    if q.get("algorithm") != "rtn" or spec.export.method != "awq":
+        return method.implementation
+    tried = "; AWQModifier tried, see algorithm" if q.get("bits") == 4 else "; AWQ candidates failed the gate"
+    return f"llm-compressor (W{q['bits']}A16 group QuantizationModifier{tried})"

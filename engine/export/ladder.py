@@ -29,6 +29,8 @@ def next_variants(spec: JobSpec, first: dict[str, Any], available_rows: int) -> 
     """The rungs after the first try (whose quantisation settings are `first`)."""
     if not spec.export.precision_ladder or first.get("algorithm") not in ("awq", "rtn"):
         return []
+    if int(first.get("bits") or 4) >= 8:  # already the ladder's last rung (the w8a16 method)
+        return []
     group = int(first.get("group_size") or GROUP_SIZES[0])
     samples = int(first.get("samples") or spec.export.calibration_samples)
     rungs = [Variant(f"AWQ group {g}", group_size=g, samples=samples) for g in GROUP_SIZES if g < group]

@@ -138,13 +138,13 @@ def export(run: ExportRun, variant: Variant | None = None) -> tuple[dict[str, An
     group, reason = groups.choose_group_size(variant.group_size or e.group_size, language_widths(model))
     ctx.emit("log", message=reason, level="info", group_size=group)
     bits = variant.bits
-    settings = awq.AwqSettings(bits=bits, group_size=group, symmetric=e.symmetric if bits == e.bits else True,
+    settings = awq.AwqSettings(bits=bits, group_size=group, symmetric=e.symmetric if bits == awq.BITS else True,
                                max_length=e.calibration_max_length)
     calib = run.calib
     if variant.samples and variant.samples != len(calib.calibration):
         calib = calibration.select(spec, variant.samples)
     encoded: list[dict[str, Any]] = []
-    if bits != e.bits:
+    if bits != awq.BITS:
         ctx.log(f"W{bits}A16 by plain rounding, group {group}, language model only")
         awq.quantize_rtn(model, settings, ignore=IGNORE)
         algorithm = "rtn"

@@ -17,7 +17,9 @@ class ExportSpec(Section):
         + ", ".join(f"{m.name} ({m.description})" for m in EXPORT_METHODS.values())
         + ", or none to skip export.",
     )
-    bits: int = Field(4, ge=2, le=8, description="Weight bits; both methods write 4.")
+    bits: int | None = Field(
+        None, ge=2, le=8, description="Weight bits; empty = the method's own (awq and bnb-4bit write 4, w8a16 writes 8)."
+    )
     group_size: int | Literal["auto"] = Field(
         "auto", description="Weights per quantisation group: auto picks the largest of 128/64/32 that fits."
     )

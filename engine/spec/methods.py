@@ -27,6 +27,11 @@ EXPORT_METHODS: dict[str, ExportMethod] = {
         "llm-compressor (AWQModifier + W4A16 group QuantizationModifier)", "llmcompressor", "llmcompressor==0.14.0.1",
         bits=4, module="engine.export.awq_flow", calibrated=True,
     ),
+    "w8a16": ExportMethod(
+        "w8a16", "W8A16 8-bit", "8-bit weights by plain rounding, no calibration; keeps what small models learned",
+        "llm-compressor (W8A16 group QuantizationModifier, round-to-nearest)", "llmcompressor",
+        "llmcompressor==0.14.0.1", bits=8, module="engine.export.awq_flow",
+    ),
     "bnb-4bit": ExportMethod(
         "bnb-4bit", "bitsandbytes 4-bit (nf4)", "bitsandbytes nf4, no calibration",
         "bitsandbytes (weights stored 4-bit; transformers and vLLM load them as they are)", "bitsandbytes",

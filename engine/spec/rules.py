@@ -48,13 +48,13 @@ def dataset_rules(spec: JobSpec) -> list[str]:
 
 
 def export_rules(spec: JobSpec) -> list[str]:
-    """awq ⇒ 4 bits; a group size the kernels have; task export names a method."""
+    """awq ⇒ 4 bits, w8a16 ⇒ 8; a group size the kernels have; task export names a method."""
     e = spec.export
     problems = []
     if spec.task == "export" and e.method == "none":
         problems.append(f"export.method: task export needs an export method; use {' or '.join(EXPORT_METHODS)}")
     method = EXPORT_METHODS.get(e.method)
-    if "export" in spec.stage_names() and method is not None and e.bits != method.bits:
+    if "export" in spec.stage_names() and method is not None and e.bits not in (None, method.bits):
         problems.append(f"export.bits: {e.method} export writes {method.bits}-bit weights, got {e.bits}; "
                         f"use {method.bits}")
     if isinstance(e.group_size, int) and e.group_size not in GROUP_SIZES:

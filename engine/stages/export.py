@@ -173,7 +173,7 @@ def _climb(spec: JobSpec, ctx: Context, run: ExportRun, behaviour: Any) -> list[
             ctx.log(f"{variant.label}: behaviour score {scored['score']} (unquantised {reference['score']})")
         return ladder.Try(variant, quant, figures, scored, reasons)
 
-    first = ladder.Variant(method.title)
+    first = ladder.Variant(method.title, bits=method.bits)
     return ladder.climb(first, attempt, lambda t: ladder.next_variants(spec, t.quant, run.calib.available), ctx.log)
 
 

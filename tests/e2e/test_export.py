@@ -241,3 +241,23 @@ def test_task_export_with_an_explicit_group_size_uses_it_and_one_that_does_not_d
     assert str(info.value).startswith("export.group_size: 128 does not divide") and "use 64 or auto" in str(info.value)
     assert not (job_dir / "export").exists(), "an export made under other settings was left behind"
     assert json.loads((job_dir / "state.json").read_text())["stages"]["export"]["status"] == "failed"
+
+
+def test_the_w8a16_method_rounds_to_8_bits_without_calibration_and_is_the_ladders_last_word(
+    trained_export: Path, tmp_path: Path
+):
+    from engine.pipeline import run_job
+
+    job_dir, spec = _copy_job(trained_export, tmp_path, method="w8a16")
+    assert spec.export.bits is None  # the method's own: a job never has to spell out 8
+    run_job(spec, job_dir, only="export")
+    export = job_dir / "export"
+    weights = json.loads((export / "config.json").read_text())["quantization_config"]["config_groups"]["group_0"]
+    assert weights["weights"]["num_bits"] == 8 and weights["weights"]["symmetric"] is True
+    report = json.loads((export / "report.json").read_text())
+    assert report["method"] == "w8a16" and report["quantization"]["algorithm"] == "rtn"
+    assert report["calibration"]["samples"] == 0 and report["quality"]["passed"]
+    assert [t["bits"] for t in report["ladder"]] == [8]  # nothing above 8 bits to climb to
+    assert report["quality"]["ppl_ratio"] < 1.05  # 8 bits keep almost everything on the learned tiny model
+    assert "W8A16 8-bit" in (export / "README.md").read_text()
+

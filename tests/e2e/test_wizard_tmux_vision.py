@@ -203,7 +203,7 @@ def test_the_wizard_takes_the_multimodal_task_to_a_served_4bit_model_that_answer
             whole(pane, f"serving at http://127.0.0.1:{port}/v1", footer="Leave", timeout=900)
             finished = whole(pane, "finished: outputs in", footer="Leave", timeout=120)
             assert f"serving at http://127.0.0.1:{port}/v1" in finished
-            assert "✓ sft  ✓ export  ✓ deploy" in finished
+            assert "✓ sft  ✓ export  ✓ eval  ✓ deploy" in finished
             assert "/v1 · images: base64 data: URLs" in finished, "how to ask about a picture"
             assert "100%" in finished.split("\n")[2], "the bar of a finished job is full, not deploy's spinner"
             pane.keys("q")  # leave the Run screen: the server keeps running

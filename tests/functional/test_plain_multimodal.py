@@ -51,4 +51,5 @@ def test_plain_asks_the_multimodal_task_and_writes_a_job_on_the_tiny_vlm_with_th
     assert spec.task == "sft" and (spec.model.id, spec.model.hub) == (str(tiny_vlm.resolve()), "local")
     assert spec.dataset.sft == "shapes-vqa"
     assert spec.train.vision.freeze_vision_tower and spec.train.vision.freeze_projector
-    assert spec.stage_names() == ["download", "sft", "merge", "export", "deploy"]
+    assert spec.stage_names() == ["download", "sft", "merge", "export", "eval", "deploy"]
+    assert spec.dataset.val_ratio == 0.1  # held-out pictures for eval and the export gate

@@ -87,7 +87,9 @@ def test_the_multimodal_task_goes_to_a_saved_job_on_a_tiny_vlm_folder_with_the_b
     assert (spec.model.id, spec.model.hub) == (str(tiny_vlm.resolve()), "local")
     assert spec.dataset.sft == "shapes-vqa"
     assert spec.train.vision.freeze_vision_tower is True and spec.train.vision.freeze_projector is False
-    assert spec.stage_names() == ["download", "sft", "merge", "export", "deploy"]  # no text-only eval
+    # eval scores the held-out pictures (a tenth of the rows, the multimodal default) before and after
+    assert spec.stage_names() == ["download", "sft", "merge", "export", "eval", "deploy"]
+    assert spec.dataset.val_ratio == 0.1
     assert spec.name == "tiny-vlm-sft"
     assert (Path("jobs") / spec.name / "job.yaml").read_text() == render_job(spec)
 
@@ -115,7 +117,8 @@ def test_leaving_the_multimodal_task_restores_the_text_defaults_and_a_vlm_job_re
     draft.choose_task(MULTIMODAL)
     assert (draft.task, draft.task_choice) == ("sft", MULTIMODAL)
     assert {k: draft.get("model." + k) for k in DEFAULT_VISION_MODEL} == DEFAULT_VISION_MODEL
-    assert draft.get("dataset.sft") == "shapes-vqa" and draft.get("eval.enabled") is False
+    assert draft.get("dataset.sft") == "shapes-vqa" and draft.get("eval.enabled") is True
+    assert draft.get("dataset.val_ratio") == 0.1  # held-out pictures for the eval stage and the export gate
     assert [p for p in FREEZE if steps.applies(p, draft)] == list(FREEZE)
     draft.choose_task("sft")  # the highlight moved on: nothing of the multimodal defaults is left
     assert draft.data == Draft().data

@@ -81,6 +81,7 @@ def test_a_stage_whose_input_nothing_produces_is_an_error(stages, needle):
         ({"task": "sft+dpo"}, "dataset.preference", "preference data"),
         ({"dataset": {"sft": None}}, "dataset.sft", "training data"),
         ({"export": {"bits": 8}}, "export.bits", "4"),
+        ({"export": {"method": "w8a16", "bits": 4}}, "export.bits", "8"),
         ({"export": {"group_size": 100}}, "export.group_size", "32, 64, 128"),
         ({"deploy": {"port": 70000}}, "deploy.port", "65535"),
         ({"deploy": {"port": 0}}, "deploy.port", "1"),

@@ -276,7 +276,7 @@ HELP: dict[str, str] = {
     "parallel.master_addr": "0 号机器的地址（仅多机）。",
     "parallel.master_port": "0 号机器上用于汇合的端口。",
     "export.method": "awq（4 位，llm-compressor，vLLM 可直接加载）、bnb-4bit，或 none 跳过导出。",
-    "export.bits": "权重位数；AWQ 导出支持 4。",
+    "export.bits": "权重位数；留空 = 方法自身的位数（awq、bnb-4bit 为 4，w8a16 为 8）。",
     "export.group_size": "每个量化组的权重数：auto 选 128/64/32 中能整除的最大值。",
     "export.symmetric": "对称量化（到处都能加载）；关闭则为非对称。",
     "export.calibration_dataset": "校准数据：留空为任务自己的 SFT 数据，或文件 / 内置名称。",

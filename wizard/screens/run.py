@@ -160,7 +160,9 @@ class RunScreen(Screen[RunOutcome]):
         if state == "failed":
             message = "\n".join([*(self.view.errors[-3:] or jobs.log_tail(self.job_dir)), message])
         self.show_log()
-        self.end_message = message + self.loss_text() + self.eval_text() + self.serving_text()
+        # What to do next first (the server and how to call it): the box is 7 lines high on an 80×24 terminal,
+        # and the loss picture and the eval table are files the lines name.
+        self.end_message = message + self.serving_text() + self.loss_text() + self.eval_text()
         box = self.query_one("#run-end", Static)
         box.update(self.end_message)
         box.display = True
