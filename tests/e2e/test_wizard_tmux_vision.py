@@ -166,7 +166,7 @@ def answer_the_steps(pane: Pane, folder: Path, port: int) -> None:
     focus(pane, "quantized export")
     pane.keys("Enter")  # open the choices and take AWQ (4-bit weights, 16-bit activations: W4A16)
     menu = whole(pane, "Dismiss menu", footer="Dismiss menu")
-    assert [line[25:].strip() for line in menu.splitlines()[3:6]] == ["awq", "bnb-4bit", "none"], menu
+    assert [line[25:].strip() for line in menu.splitlines()[3:7]] == ["awq", "w8a16", "bnb-4bit", "none"], menu
     pane.keys("Enter")  # the menu opens on the current choice
     settle(pane, r"^ quantized export +awq +▼", "export is not awq")
     fill(pane, "port", str(port))
