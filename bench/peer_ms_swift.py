@@ -14,6 +14,7 @@ Both run as fresh processes from here, one after the other (`--rounds` alternate
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import statistics
 import subprocess
@@ -32,10 +33,15 @@ from bench.train_overhead import job_dict, model_folder, rate, rows, spawn  # no
 REQUIREMENT = "ms-swift==4.6.*"
 
 
-def swift_run(model: Path, data: Path, out: Path, a: argparse.Namespace) -> dict:
-    """`swift sft` on the same job; a step is done when its log line (global_step/max_steps) is printed."""
+def swift_run(model: Path, data: Path, out: Path, a: argparse.Namespace, *, command: str = "sft",
+              extra: tuple[str, ...] = (), count_tokens: bool = False) -> dict:
+    """`swift sft` (or `swift rlhf` with `extra`) on the same job; a step is done when its log line
+    (global_step/max_steps) is printed. `logs` holds each step's logged dict (loss, ...); with
+    count_tokens, bench/swift_tokens.py runs it and each also carries num_input_tokens_seen (non-padding)."""
+    launcher = ([str(peers.PY), str(Path(__file__).with_name("swift_tokens.py"))] if count_tokens
+                else [str(peers.PEERS / "bin" / "swift")])
     # SmolLM2 is a Llama with a ChatML template; ms-swift cannot tell which of its Llama types it is.
-    argv = [str(peers.PEERS / "bin" / "swift"), "sft", "--model", str(model), "--model_type", "llama",
+    argv = [*launcher, command, "--model", str(model), "--model_type", "llama",
             "--template", "chatml", "--dataset", str(data),
             "--tuner_type", "lora", "--lora_rank", str(a.r), "--lora_alpha", str(4 * a.r), "--lora_dropout", "0.05",
             "--target_modules", "q_proj", "v_proj", "--torch_dtype", "float32",
@@ -43,20 +49,31 @@ def swift_run(model: Path, data: Path, out: Path, a: argparse.Namespace) -> dict
             "--max_length", str(a.length), "--max_steps", str(a.steps), "--logging_steps", "1",
             "--save_steps", str(10 * a.steps), "--learning_rate", "1e-4", "--warmup_ratio", "0",
             "--lr_scheduler_type", "constant", "--report_to", "none", "--dataloader_num_workers", "0",
-            "--split_dataset_ratio", "0", "--output_dir", str(out)]
+            "--split_dataset_ratio", "0", "--output_dir", str(out), *extra]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "MODELSCOPE_OFFLINE": "1"}
     started = time.time()
     steps: list[float] = []
+    logs: list[dict] = []
     tail: list[str] = []
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             if "global_step/max_steps" in line and "'loss'" in line:
                 steps.append(time.time())
+                logs.append(_logged(line))
             tail = (tail + [line.rstrip()])[-5:]
     if proc.returncode != 0 or not steps:
-        raise SystemExit("swift sft failed: " + " | ".join(tail))
-    return {"step_times": steps, "start": started, "wall": time.time() - started}
+        raise SystemExit(f"swift {command} failed: " + " | ".join(tail))
+    return {"step_times": steps, "logs": logs, "start": started, "wall": time.time() - started}
+
+
+def _logged(line: str) -> dict:
+    """The dict ms-swift prints for a step (a Python repr), or {} when it does not parse."""
+    try:
+        found = ast.literal_eval(line[line.index("{"): line.rindex("}") + 1])
+    except (ValueError, SyntaxError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def main() -> int:

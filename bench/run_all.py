@@ -33,14 +33,19 @@ SUITE: list[tuple[str, int, str]] = [
     ("eval.py", 1, "eval: 200 multiple-choice items, batched vs one request at a time (throughput ratio)"),
     ("demo_timing.py", 1, "demo wall time by stage"),
 ]
+# Only with --with-peers (they need .venv-peers/, which that flag lets them create; never installed by default).
+PEER_SUITE: list[tuple[str, int, str]] = [
+    ("peer_varlen.py", 1, "variable-length rows (20–1,000 tokens) beside ms-swift: trained tokens/s"),
+    ("peer_dpo.py", 1, "DPO beside ms-swift (`swift rlhf --rlhf_type dpo`): steady s/step on the same pairs"),
+]
 PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "llmcompressor", "textual", "fastapi"]
 
 
-def run_script(name: str) -> dict | None:
+def run_script(name: str, *argv: str) -> dict | None:
     path = HERE / name
     if not path.exists():
         return None
-    proc = subprocess.run([sys.executable, str(path)], cwd=ROOT, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, str(path), *argv], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -100,15 +105,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="script names to run (default: all)")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--with-peers", action="store_true",
+                        help="also run the ms-swift comparisons of PEER_SUITE (creates .venv-peers/ if needed)")
     args = parser.parse_args()
+    suite = SUITE + (PEER_SUITE if args.with_peers else [])
+    peer_names = {script for script, _, _ in PEER_SUITE}
     sections = ["# Benchmark results", "", "Written by `./yichuidingyin.sh bench` (bench/run_all.py).", "", *machine(), ""]
-    kept = earlier_sections(args.out) if args.only else {}
-    for script, repeats, what in SUITE:
+    earlier = earlier_sections(args.out)
+    kept = earlier if args.only else {}
+    for script, repeats, what in suite:
         if args.only and script not in args.only:
             sections += kept.get(script, [])  # --only: the other scripts' sections stay as they were
             continue
         print(f"[bench] {script} × {repeats}", flush=True)
-        runs = [r for r in (run_script(script) for _ in range(repeats)) if r is not None]
+        extra = ("--with-peers",) if script in peer_names else ()
+        runs = [r for r in (run_script(script, *extra) for _ in range(repeats)) if r is not None]
         sections += [f"## {script} — {what}", ""]
         if not runs:
             sections += ["not present in this version.", ""]
@@ -121,6 +132,9 @@ def main() -> int:
             sections += [f"- {n}" for n in notes] + ([""] if notes else [])
         for err in errors:
             sections += [f"- failed: {err}", ""]
+    if not args.with_peers:  # the peer comparisons' last figures stay until they are measured again
+        for script, _, _ in PEER_SUITE:
+            sections += earlier.get(script, [])
     gpu = HERE / "GPU.md"
     sections += ["## GPU check (bench/gpu_check.sh on a lent GPU)", ""]
     if gpu.exists():

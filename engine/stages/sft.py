@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..context import Context, StagePlan
-from ..data.sft import load_sft
+from ..data.lengths import approx_tokens, packed_sequences
+from ..data.sft import SftData, load_sft
 from ..errors import UserError
 from ..files import JobFiles
 from ..spec import JobSpec
@@ -50,6 +51,17 @@ def steps_for(rows: int, spec: JobSpec, world: int, epochs: float, max_steps: in
     return max(1, math.ceil(epochs * max(1, batches // spec.train.grad_accum)))
 
 
+def _sequences(spec: JobSpec, ctx: Context, data: SftData) -> tuple[int, str]:
+    """Sequences per epoch: the rows, or, with packing on, about how many packed sequences they fill."""
+    from ..training.options import packing
+
+    if data.images or not packing(spec, ctx.hardware):
+        return len(data.train), ""
+    rows = [r["messages"] if isinstance(r, dict) else r for r in data.train]
+    n = packed_sequences((approx_tokens(r) for r in rows), spec.train.max_length)
+    return n, f" (packed: about {n} sequences of up to {spec.train.max_length} tokens)"
+
+
 def plan(spec: JobSpec, ctx: Context) -> StagePlan:
     from ..training import launch
 
@@ -57,11 +69,12 @@ def plan(spec: JobSpec, ctx: Context) -> StagePlan:
     notes = launch.problems(spec, ctx.hardware)
     layout = None if notes else launch.resolve(spec, ctx.hardware, ctx.job_dir)
     world = layout.world if layout else 1
-    steps = steps_for(len(data.train), spec, world, spec.train.epochs, spec.train.max_steps)
+    sequences, packed = _sequences(spec, ctx, data)
+    steps = steps_for(sequences, spec, world, spec.train.epochs, spec.train.max_steps)
     return StagePlan(
         NAME,
-        f"{WHAT[spec.train.method]} on {len(data.train)} rows ({data.format}) from {data.source}, {steps} steps, "
-        f"{layout.describe() if layout else 'not runnable here'}",
+        f"{WHAT[spec.train.method]} on {len(data.train)} rows ({data.format}) from {data.source}, {steps} steps"
+        f"{packed}, {layout.describe() if layout else 'not runnable here'}",
         [str(ctx.files.stage_dir(NAME))],
         estimate={"rows": len(data.train), "val_rows": len(data.val), "steps": steps, "processes": world},
         notes=notes,
