@@ -88,14 +88,18 @@ def machine() -> list[str]:
     ]
 
 
+GPU_TITLE = "## GPU check"
+
+
 def earlier_sections(path: Path) -> dict[str, list[str]]:
-    """The `## script — what` sections of an existing RESULTS.md, by script name (kept by --only runs)."""
+    """The `## …` sections of an existing RESULTS.md: a script's by its name (kept by --only runs), a section
+    written by hand (a record of demo runs, a gate on a real job) by its whole title, kept by every run."""
     found: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
         if line.startswith("## "):
             name = line[3:].split(" ", 1)[0]
-            current = found.setdefault(name, []) if name.endswith(".py") else None
+            current = None if line.startswith(GPU_TITLE) else found.setdefault(name if name.endswith(".py") else line, [])
         if current is not None:
             current.append(line)
     return found
@@ -135,8 +139,11 @@ def main() -> int:
     if not args.with_peers:  # the peer comparisons' last figures stay until they are measured again
         for script, _, _ in PEER_SUITE:
             sections += earlier.get(script, [])
+    for title, lines in earlier.items():  # records written by hand are not a script's to overwrite
+        if not title.endswith(".py"):
+            sections += lines
     gpu = HERE / "GPU.md"
-    sections += ["## GPU check (bench/gpu_check.sh on a lent GPU)", ""]
+    sections += [f"{GPU_TITLE} (bench/gpu_check.sh on a lent GPU)", ""]
     if gpu.exists():
         sections += [gpu.read_text().strip(), ""]
     else:
