@@ -58,7 +58,7 @@ def one(args: argparse.Namespace, run: int) -> None:
     if "eval_s" in figures:
         figures["eval_share_of_rest"] = round(figures["eval_s"] / max(wall - figures["eval_s"], 1e-9), 3)
     for lang, named, asked in re.findall(r"(English|Chinese): names itself in (\d+) of (\d+)", proc.stdout):
-        figures[f"identity_{lang[:2].lower()}"] = f"{named}/{asked}"
+        figures[f"identity_{'en' if lang == 'English' else 'zh'}"] = f"{named}/{asked}"
     answers = [line.strip() for line in proc.stdout.splitlines() if line.strip().startswith("fine-tuned:")]
     report(figures, [f"{'tiny' if args.tiny else 'SmolLM2'} demo; answers: {' | '.join(answers)}",
                      f"export candidates: {shipped or 'one try'}"])

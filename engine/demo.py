@@ -66,7 +66,8 @@ def demo_job(tiny: bool, port: int, tiny_model: Path | None = None) -> dict[str,
         "export": {"method": "w8a16", "calibration_samples": 16, "calibration_max_length": 64},
         # Scored side by side (base / fine-tuned / export): the identity probe (held-out questions) and two short
         # multiple-choice sets, sized to add well under a fifth to the demo's time on a 2-core CPU.
-        "eval": {"benchmarks": ["identity", "mcq-en", "mcq-zh"], "limit": 12, "max_new_tokens": 40},
+        # batch 12: the probe's 12 questions decode together, once per model.
+        "eval": {"benchmarks": ["identity", "mcq-en", "mcq-zh"], "limit": 12, "max_new_tokens": 40, "batch_size": 12},
         "deploy": {"host": "127.0.0.1", "port": port, "api_key_env": "YCDY_API_KEY"},
     }
     if tiny:

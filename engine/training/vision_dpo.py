@@ -16,6 +16,7 @@ from ..context import Context
 from ..errors import UserError
 from ..spec import JobSpec
 from ..spec.methods import PREFERENCE_ALGORITHMS
+from . import speed
 
 
 def _structured(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,5 +69,6 @@ def train_dpo(spec: JobSpec, ctx: Context, layout: Any, prep: dict[str, Any], da
         processing_class=processor,
         peft_config=peft_config_for(spec, base, model),
     )
+    speed.tune(trainer, spec, ctx, rows=2 * spec.train.batch_size, outputs=speed.PREFERENCE_OUTPUTS)
     return fit(trainer, ctx, layout, folder=Path(prep["checkpoints"]), final=ctx.files.stage_dir(stage),
                tokenizer=processor, template=None, has_eval=bool(data.val))

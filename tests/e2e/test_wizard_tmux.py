@@ -122,7 +122,7 @@ def test_an_operator_sets_up_the_multimodal_task_on_a_vlm_folder_in_a_real_termi
         pane.wait_for("needs ~")
         pane.keys("C-n")
         export = pane.wait_for("step 5 of 6")
-        assert "evaluate" in export  # shown while off, so scoring can be turned back on
+        assert "evaluate" in export  # on: the held-out tenth of the pictures is scored before and after
         pane.keys("C-n")
         review = pane.wait_for("step 6 of 6")
         assert "tiny-vlm-sft" in review
@@ -135,4 +135,5 @@ def test_an_operator_sets_up_the_multimodal_task_on_a_vlm_folder_in_a_real_termi
     assert spec.task == "sft" and spec.dataset.sft == "shapes-vqa"
     assert (spec.model.id, spec.model.hub) == (str(folder.resolve()), "local")
     assert spec.train.vision.freeze_vision_tower and spec.train.vision.freeze_projector
-    assert spec.stage_names() == ["download", "sft", "merge", "export", "deploy"]
+    assert spec.stage_names() == ["download", "sft", "merge", "export", "eval", "deploy"]
+    assert spec.dataset.val_ratio == 0.1
