@@ -104,13 +104,9 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=1)
     a = p.parse_args()
     a.random = False
-    if a.with_peers:
-        why = peers.ensure(REQUIREMENT, "swift")
-        if why:
-            report({}, [f"skipped: {why}"])
-            return 0
-    elif not (peers.PEERS / "bin" / "swift").exists():
-        report({}, ["skipped: no .venv-peers/ with ms-swift; run bench/peer_ms_swift.py --with-peers once"])
+    why = peers.swift_missing(REQUIREMENT, create=a.with_peers)
+    if why:
+        report({}, [f"skipped: {why}"])
         return 0
 
     from transformers import AutoTokenizer

@@ -41,3 +41,12 @@ def ensure(requirement: str, module: str) -> str | None:
 
 def _imports(module: str) -> bool:
     return subprocess.run([str(PY), "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def swift_missing(requirement: str, *, create: bool) -> str | None:
+    """Why ms-swift cannot run (None when it can); with `create`, the side venv is made first if needed."""
+    if create:
+        return ensure(requirement, "swift")
+    if not (PEERS / "bin" / "swift").exists():
+        return "no .venv-peers/ with ms-swift; run bench/peer_ms_swift.py --with-peers once"
+    return None

@@ -40,6 +40,26 @@ def _batches(order: list[int], size: int) -> Iterator[list[int]]:
         yield order[start : start + size]
 
 
+def load_for_eval(auto_class: Any, model_dir: Path, precision: str, device: str, trust_remote_code: bool) -> Any:
+    """The folder's model in eval mode on `device`; a bitsandbytes 4-bit export loads as it was saved
+    (on one GPU, or on a CPU with the fix ../shared/STACK.md describes)."""
+    from ..training.loading import torch_dtype
+
+    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    bnb = (config.get("quantization_config") or {}).get("quant_method") == "bitsandbytes"
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(precision), "trust_remote_code": trust_remote_code}
+    if bnb and device == "cuda":
+        kwargs["device_map"] = {"": 0}
+    model = auto_class.from_pretrained(str(model_dir), **kwargs)
+    if bnb and device == "cpu":
+        from ..training.quant import fix_cpu_4bit
+
+        fix_cpu_4bit(model)
+    elif not bnb:
+        model = model.to(device)
+    return model.eval()
+
+
 class Runner:
     """A loaded model and tokenizer; `close()` gives the memory back before the next model loads."""
 
@@ -47,8 +67,6 @@ class Runner:
                  trust_remote_code: bool = False, batch_size: int = 8) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from ..training.loading import torch_dtype
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size
@@ -58,19 +76,7 @@ class Runner:
         tok.padding_side = "left"
         self.tokenizer = tok
         self.templated = bool(getattr(tok, "chat_template", None))
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        bnb = (config.get("quantization_config") or {}).get("quant_method") == "bitsandbytes"
-        kwargs: dict[str, Any] = {"dtype": torch_dtype(precision), "trust_remote_code": trust_remote_code}
-        if bnb and self.device == "cuda":
-            kwargs["device_map"] = {"": 0}
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
-        if bnb and self.device == "cpu":
-            from ..training.quant import fix_cpu_4bit
-
-            fix_cpu_4bit(model)
-        elif not bnb:
-            model = model.to(self.device)
-        self.model = model.eval()
+        self.model = load_for_eval(AutoModelForCausalLM, model_dir, precision, self.device, trust_remote_code)
 
     def close(self) -> None:
         import torch

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import inspect
-import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from .image_items import split
 from .items import Messages
+from .runner import load_for_eval
 
 Progress = Callable[[int, int], None]
 Row = dict[str, Any]  # one encoded prompt: tensors with a batch dimension of 1
@@ -37,7 +37,7 @@ class VisionRunner:
         import torch
         from transformers import AutoModelForImageTextToText
 
-        from ..training.loading import load_processor, torch_dtype
+        from ..training.loading import load_processor
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size, self.max_pixels = batch_size, max_pixels
@@ -45,19 +45,8 @@ class VisionRunner:
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
         self.templated = bool(getattr(self.processor, "chat_template", None))
-        config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
-        bnb = (config.get("quantization_config") or {}).get("quant_method") == "bitsandbytes"
-        kwargs: dict[str, Any] = {"dtype": torch_dtype(precision), "trust_remote_code": trust_remote_code}
-        if bnb and self.device == "cuda":
-            kwargs["device_map"] = {"": 0}
-        model = AutoModelForImageTextToText.from_pretrained(str(model_dir), **kwargs)
-        if bnb and self.device == "cpu":
-            from ..training.quant import fix_cpu_4bit
-
-            fix_cpu_4bit(model)
-        elif not bnb:
-            model = model.to(self.device)
-        self.model = model.eval()
+        model = self.model = load_for_eval(AutoModelForImageTextToText, model_dir, precision, self.device,
+                                           trust_remote_code)
         # Qwen-VL's 3-D rotary positions come from the ids and the mask inside the model; the others take ours.
         self.own_positions = hasattr(getattr(model, "model", None), "get_rope_index")
         self.keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
