@@ -60,6 +60,21 @@ def load_for_eval(auto_class: Any, model_dir: Path, precision: str, device: str,
     return model.eval()
 
 
+def greedy(model: Any, tokenizer: Any, batch: dict[str, Any], max_new_tokens: int) -> list[str]:
+    """One left-padded batch's greedy answers; the tokenizer's end-of-sequence stops them when the model's
+    generation config names none."""
+    import torch
+
+    config = getattr(model, "generation_config", None)
+    eos = tokenizer.eos_token_id
+    stop = {"eos_token_id": eos} if eos is not None and (config is None or config.eos_token_id is None) else {}
+    with torch.no_grad():
+        ids = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                             pad_token_id=tokenizer.pad_token_id, **stop)
+    width = batch["input_ids"].shape[1]
+    return [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in ids]
+
+
 class Runner:
     """A loaded model and tokenizer; `close()` gives the memory back before the next model loads."""
 
@@ -142,28 +157,16 @@ class Runner:
     # -- what the scorers need -------------------------------------------------------------------------
     def generate(self, prompts: Sequence[Messages], max_new_tokens: int, progress: Progress | None = None) -> list[str]:
         """Greedy answers, in the order of `prompts`."""
-        import torch
-
         encoded = [self._encode(self.render(p)) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         out: list[str] = [""] * len(prompts)
-        eos = self.tokenizer.eos_token_id
         for done, chunk in enumerate(_batches(order, self.batch_size), start=1):
-            batch = self._pad([encoded[i] for i in chunk])
-            with torch.no_grad():
-                ids = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                          pad_token_id=self.tokenizer.pad_token_id,
-                                          **({"eos_token_id": eos} if eos is not None and not self._gen_eos() else {}))
-            width = batch["input_ids"].shape[1]
-            for row, i in enumerate(chunk):
-                out[i] = self.tokenizer.decode(ids[row, width:], skip_special_tokens=True).strip()
+            answers = greedy(self.model, self.tokenizer, self._pad([encoded[i] for i in chunk]), max_new_tokens)
+            for i, answer in zip(chunk, answers, strict=True):
+                out[i] = answer
             if progress:
                 progress(min(done * self.batch_size, len(prompts)), len(prompts))
         return out
-
-    def _gen_eos(self) -> bool:
-        config = getattr(self.model, "generation_config", None)
-        return config is not None and config.eos_token_id is not None
 
     def choice_logprobs(self, prompts: Sequence[Messages], letters: Sequence[Sequence[str]],
                         progress: Progress | None = None) -> list[dict[str, float]]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from .image_items import split
 from .items import Messages
-from .runner import load_for_eval
+from .runner import greedy, load_for_eval
 
 Progress = Callable[[int, int], None]
 Row = dict[str, Any]  # one encoded prompt: tensors with a batch dimension of 1
@@ -150,21 +150,11 @@ class VisionRunner:
     # -- what the scorers need -------------------------------------------------------------------------
     def generate(self, prompts: Sequence[Messages], max_new_tokens: int, progress: Progress | None = None) -> list[str]:
         """Greedy answers, in the order of `prompts`."""
-        import torch
-
         out: list[str] = [""] * len(prompts)
-        eos = self.tokenizer.eos_token_id
-        config = getattr(self.model, "generation_config", None)
-        own_eos = config is not None and config.eos_token_id is not None
         done = 0
         for chunk, batch, _ in self._batches(prompts):
-            with torch.no_grad():
-                ids = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                          pad_token_id=self.tokenizer.pad_token_id,
-                                          **({"eos_token_id": eos} if eos is not None and not own_eos else {}))
-            width = batch["input_ids"].shape[1]
-            for row, i in enumerate(chunk):
-                out[i] = self.tokenizer.decode(ids[row, width:], skip_special_tokens=True).strip()
+            for i, answer in zip(chunk, greedy(self.model, self.tokenizer, batch, max_new_tokens), strict=True):
+                out[i] = answer
             done += len(chunk)
             if progress:
                 progress(done, len(prompts))
