@@ -76,3 +76,19 @@ def test_open_runner_loads_a_vision_language_folder_with_its_processor_and_a_tex
     (answer,) = vision.generate([prompt], 4)
     (logp, n), = vision.answer_logprobs([prompt], ["Hammer"])
     assert isinstance(answer, str) and n > 0 and logp < 0
+
+
+def test_answer_log_probabilities_from_the_kept_last_positions_equal_a_full_forward(tiny_model: Path):
+    import torch
+
+    qa = resolve("qa-en", spec())
+    prompts, answers = [it.prompt for it in qa.items[:4]], [it.reference for it in qa.items[:4]]
+    runner = Runner(tiny_model, batch_size=4)
+    for messages, answer, (got, n) in zip(prompts, answers, runner.answer_logprobs(prompts, answers), strict=True):
+        head = runner._encode(runner.render(messages))
+        tail = runner.tokenizer(runner._answer_text(messages, answer), add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([head + tail])
+        with torch.no_grad():
+            logp = torch.log_softmax(runner.model(input_ids=ids).logits[0].float(), dim=-1)
+        want = sum(float(logp[len(head) - 1 + k, t]) for k, t in enumerate(tail))
+        assert n == len(tail) > 0 and abs(got - want) < 1e-3
