@@ -57,7 +57,8 @@ def vision_job(model_dir: Path, port: int) -> dict[str, Any]:
         # A random 0.2M-parameter model loses more at 4 bits than a real one; the gate still checks it reloads
         # and answers, with room for that loss.
         "export": {"method": "awq", "calibration_samples": 16, "max_ppl_ratio": 1.5},
-        # The eval stage's benchmarks are text prompts; the held-out images are scored by this demo instead.
+        # This demo scores its 30 held-out pictures itself, before and after, and prints them; the eval stage
+        # (which scores VLM jobs the same way) would only repeat that on a 2-core CPU.
         "eval": {"enabled": False},
         "deploy": {"host": "127.0.0.1", "port": port, "api_key_env": "YCDY_API_KEY"},
     }
