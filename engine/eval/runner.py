@@ -60,6 +60,16 @@ def load_for_eval(auto_class: Any, model_dir: Path, precision: str, device: str,
     return model.eval()
 
 
+def first_token_ids(tokenizer: Any, letter: str) -> set[int]:
+    """The ids an answer can start a choice letter with: "A" and " A" tokenize differently."""
+    ids = set()
+    for text in (letter, " " + letter):
+        tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if tokens:
+            ids.add(tokens[0])
+    return ids
+
+
 def greedy(model: Any, tokenizer: Any, batch: dict[str, Any], max_new_tokens: int) -> list[str]:
     """One left-padded batch's greedy answers; the tokenizer's end-of-sequence stops them when the model's
     generation config names none."""
@@ -192,16 +202,8 @@ class Runner:
     def _letter_ids(self, letter: str) -> set[int]:
         cache = self.__dict__.setdefault("_letters", {})
         if letter not in cache:
-            cache[letter] = self._first_ids(letter)
+            cache[letter] = first_token_ids(self.tokenizer, letter)
         return cache[letter]
-
-    def _first_ids(self, letter: str) -> set[int]:
-        ids = set()
-        for text in (letter, " " + letter):
-            tokens = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            if tokens:
-                ids.add(tokens[0])
-        return ids
 
     def answer_logprobs(self, prompts: Sequence[Messages], answers: Sequence[str],
                         progress: Progress | None = None) -> list[tuple[float, int]]:

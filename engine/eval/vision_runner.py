@@ -23,7 +23,7 @@ from typing import Any
 
 from .image_items import split
 from .items import Messages
-from .runner import greedy, load_for_eval
+from .runner import first_token_ids, greedy, load_for_eval
 
 Progress = Callable[[int, int], None]
 Row = dict[str, Any]  # one encoded prompt: tensors with a batch dimension of 1
@@ -180,12 +180,7 @@ class VisionRunner:
     def _letter_ids(self, letter: str) -> set[int]:
         cache = self.__dict__.setdefault("_letters", {})
         if letter not in cache:
-            ids = set()
-            for text in (letter, " " + letter):
-                tokens = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-                if tokens:
-                    ids.add(tokens[0])
-            cache[letter] = ids
+            cache[letter] = first_token_ids(self.tokenizer, letter)
         return cache[letter]
 
     def answer_logprobs(self, prompts: Sequence[Messages], answers: Sequence[str],
